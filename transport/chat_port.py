@@ -1,0 +1,41 @@
+"""What the customer API needs from the domain: the `ChatDomain` protocol.
+
+Owns: the structural type of the domain facade the HTTP layer calls (the real one is
+`actors.domain.Domain`); tests and the daemon pass that in, never a patched module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from transport.chat_wire import EventLike
+
+__all__ = ["ChatDomain", "SessionOpenedLike"]
+
+
+class SessionOpenedLike(Protocol):
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def customer_id(self) -> str: ...
+    @property
+    def token(self) -> str: ...
+
+
+class ChatDomain(Protocol):
+    async def open_session(
+        self, customer_id: str | None, name: str | None, email: str | None
+    ) -> SessionOpenedLike: ...
+
+    def check_token(self, session_id: str, token: str) -> bool: ...
+
+    async def customer_says(self, session_id: str, text: str) -> int: ...
+
+    async def close_session(self, session_id: str) -> None: ...
+
+    def events_after(self, session_id: str, after_seq: int) -> Sequence[EventLike]: ...
+
+    async def wait_events(self, session_id: str, after_seq: int) -> None: ...
+
+    def stats(self) -> Any: ...

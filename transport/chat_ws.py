@@ -1,0 +1,131 @@
+"""The customer WebSocket: the session's events pushed as they happen, resumable from a seq.
+
+Owns: `WS /api/sessions/{session_id}/ws?token=<token>&after=<seq>`. Each text frame is one event
+object of the contract, in seq order, each sent once per connection; a client that drops the socket
+reconnects with `after=<last seq it saw>` and gets exactly what it missed. Frames the client sends
+are read (so a close is noticed) and ignored. The socket is closed with 1000 after the `closed`
+event, with 1001 when the server shuts down.
+
+A refused handshake is answered with a plain HTTP error (401, 404, 400) and the usual JSON body
+when the server supports the ASGI denial-response extension (Hypercorn does); otherwise it is
+accepted and closed at once with 4000 + the HTTP status (4401, 4404, 4400).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+
+import structlog
+import trio
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from transport.chat_errors import ApiError, error_body
+from transport.chat_session import ChatSessions, bearer_token
+from transport.chat_wire import encode_event, parse_after
+
+__all__ = ["websocket_events"]
+
+_log = structlog.get_logger("chat_api")
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+
+
+class _Gone(Exception):
+    """The client went away while we were sending."""
+
+
+async def _refuse(websocket: WebSocket, error: ApiError) -> None:
+    _log.info("chat_ws_refused", status=error.status, error=error.code)
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(
+            JSONResponse(
+                error_body(error.code, error.detail),
+                status_code=error.status,
+                headers=error.headers(),
+            )
+        )
+    else:
+        await websocket.accept()
+        await websocket.close(code=4000 + error.status, reason=error.code)
+
+
+async def _send(websocket: WebSocket, text: str) -> None:
+    try:
+        await websocket.send_text(text)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        raise _Gone from None
+
+
+async def _push(websocket: WebSocket, sessions: ChatSessions, session_id: str, after: int) -> int:
+    """Send every event after `after` as it comes; returns the close code to use."""
+    last = after
+    while True:
+        with sessions.domain_errors():
+            events = sessions.domain.events_after(session_id, last)
+        for event in events:
+            await _send(websocket, json.dumps(encode_event(event)))
+            last = event.seq
+            if event.type == "closed":
+                return CLOSE_NORMAL
+        if not events:
+            with sessions.domain_errors():
+                await sessions.domain.wait_events(session_id, last)
+
+
+async def _drain_inbound(websocket: WebSocket) -> None:
+    """Read and drop what the client sends; returns when it disconnects."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+def websocket_events(sessions: ChatSessions) -> Callable[[WebSocket], Awaitable[None]]:
+    async def endpoint(websocket: WebSocket) -> None:
+        session_id = websocket.path_params["session_id"]
+        try:
+            token = websocket.query_params.get("token") or bearer_token(websocket.headers)
+            after = parse_after(websocket.query_params.get("after"))
+            sessions.authorize_token(session_id, token)
+        except ApiError as error:
+            await _refuse(websocket, error)
+            return
+        await websocket.accept()
+        log = _log.bind(session_id=session_id)
+        log.info("chat_ws_opened", after=after)
+        close_code: int | None = None
+        async with trio.open_nursery() as nursery:
+
+            async def until_client_leaves() -> None:
+                await _drain_inbound(websocket)
+                nursery.cancel_scope.cancel()
+
+            async def until_draining() -> None:
+                nonlocal close_code
+                await sessions.draining.wait()
+                close_code = CLOSE_GOING_AWAY
+                nursery.cancel_scope.cancel()
+
+            async def push() -> None:
+                nonlocal close_code
+                try:
+                    close_code = await _push(websocket, sessions, session_id, after)
+                except _Gone:
+                    close_code = None
+                except ApiError as error:  # the session vanished under us
+                    close_code = 4000 + error.status
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(until_client_leaves)
+            nursery.start_soon(until_draining)
+            nursery.start_soon(push)
+        if close_code is not None:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                await websocket.close(code=close_code)
+        log.info("chat_ws_closed", code=close_code)
+
+    return endpoint
