@@ -115,7 +115,8 @@ class _Routes:
     async def open_session(self, request: Request) -> Response:
         self.sessions.refuse_if_draining()
         wanted = decode_open_session(await self._body(request))
-        opened = await self.domain.open_session(wanted.customer_id, wanted.name, wanted.email)
+        with self.sessions.domain_errors():
+            opened = await self.domain.open_session(wanted.customer_id, wanted.name, wanted.email)
         _log.info(
             "chat_session_opened", session_id=opened.session_id, customer_id=opened.customer_id
         )
@@ -248,12 +249,14 @@ def build_chat_app(
     health: Callable[[], Mapping[str, bool]] = dict,
     draining: trio.Event | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    ws_idle_close_s: float = 120.0,
 ) -> Starlette:
     """The customer API + widget app.
 
     `health` reports extra components for /healthz (name -> up); `draining`, once set, makes long
     polls return, WebSockets close with 1001 and new sessions/messages get 503 (set it at shutdown);
-    `extra_routes` lets the composition root add routes such as /metrics.
+    `extra_routes` lets the composition root add routes such as /metrics; a WebSocket that
+    carried no event for `ws_idle_close_s` is closed (1000 "idle") and the client reconnects.
     """
     sessions = ChatSessions(domain, draining if draining is not None else trio.Event())
     routes = _Routes(sessions, http, widget or WidgetConfig(), health)
@@ -267,7 +270,10 @@ def build_chat_app(
             Route("/api/sessions/{session_id}/messages", routes.post_message, methods=["POST"]),
             Route("/api/sessions/{session_id}/events", routes.get_events, methods=["GET"]),
             Route("/api/sessions/{session_id}/close", routes.close_session, methods=["POST"]),
-            WebSocketRoute("/api/sessions/{session_id}/ws", websocket_events(sessions)),
+            WebSocketRoute(
+                "/api/sessions/{session_id}/ws",
+                websocket_events(sessions, idle_close_s=ws_idle_close_s),
+            ),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
             *extra_routes,
         ],

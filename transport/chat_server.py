@@ -60,7 +60,9 @@ class ChatServer:
         self._config.errorlog = None
         self._config.graceful_timeout = graceful_timeout_s
         self._config.websocket_max_message_size = http.max_body_bytes
-        self._config.websocket_ping_interval = 20.0
+        # No Hypercorn pings: its ping task outlives the socket by up to one interval and holds
+        # up graceful shutdown. Idle sockets are closed by the app instead (see chat_ws).
+        self._config.websocket_ping_interval = None
         self._config.h11_max_incomplete_size = 16 * 1024
         self.url: str | None = None
 

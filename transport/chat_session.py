@@ -14,8 +14,15 @@ from typing import Any
 
 import trio
 
+from actors.errors import InvalidInput, SessionClosed, UnknownSession
 from actors.settings import HttpSettings
-from transport.chat_errors import NotFound, SessionClosedError, Unauthorized, Unavailable
+from transport.chat_errors import (
+    Malformed,
+    NotFound,
+    SessionClosedError,
+    Unauthorized,
+    Unavailable,
+)
 from transport.chat_port import ChatDomain
 from transport.chat_wire import MAX_WAIT_S
 
@@ -64,15 +71,15 @@ class ChatSessions:
 
     @contextlib.contextmanager
     def domain_errors(self) -> Iterator[None]:
-        """Turn the domain's unknown/closed session errors into 404 and 409."""
-        from actors.domain import SessionClosed, UnknownSession
-
+        """Turn the domain's refusals into 404 (unknown), 409 (closed) and 400 (invalid)."""
         try:
             yield
         except UnknownSession:
             raise NotFound("unknown_session", "no such session") from None
         except SessionClosed:
             raise SessionClosedError("session_closed", "this session is closed") from None
+        except InvalidInput as e:
+            raise Malformed("invalid_field", str(e) or "the domain refused a value") from None
 
     def authorize(self, session_id: str, headers: Mapping[str, str]) -> str:
         """The session id once the request's bearer token is right for it; else 401 or 404."""

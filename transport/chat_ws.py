@@ -3,8 +3,10 @@
 Owns: `WS /api/sessions/{session_id}/ws?token=<token>&after=<seq>`. Each text frame is one event
 object of the contract, in seq order, each sent once per connection; a client that drops the socket
 reconnects with `after=<last seq it saw>` and gets exactly what it missed. Frames the client sends
-are read (so a close is noticed) and ignored. The socket is closed with 1000 after the `closed`
-event, with 1001 when the server shuts down.
+are read (so a close is noticed) and ignored. The server closes the socket with 1000 after the
+`closed` event, with 1000 "idle" after `idle_close_s` without an event (so a client that vanished
+without a FIN does not hold a socket forever; the widget simply reconnects), and with 1001 when the
+server shuts down.
 
 A refused handshake is answered with a plain HTTP error (401, 404, 400) and the usual JSON body
 when the server supports the ASGI denial-response extension (Hypercorn does); otherwise it is
@@ -60,8 +62,10 @@ async def _send(websocket: WebSocket, text: str) -> None:
         raise _Gone from None
 
 
-async def _push(websocket: WebSocket, sessions: ChatSessions, session_id: str, after: int) -> int:
-    """Send every event after `after` as it comes; returns the close code to use."""
+async def _push(
+    websocket: WebSocket, sessions: ChatSessions, session_id: str, after: int, idle_close_s: float
+) -> tuple[int, str]:
+    """Send every event after `after` as it comes; returns the close code and reason to use."""
     last = after
     while True:
         with sessions.domain_errors():
@@ -70,10 +74,12 @@ async def _push(websocket: WebSocket, sessions: ChatSessions, session_id: str, a
             await _send(websocket, json.dumps(encode_event(event)))
             last = event.seq
             if event.type == "closed":
-                return CLOSE_NORMAL
+                return CLOSE_NORMAL, "session closed"
         if not events:
-            with sessions.domain_errors():
+            with sessions.domain_errors(), trio.move_on_after(idle_close_s) as idle:
                 await sessions.domain.wait_events(session_id, last)
+            if idle.cancelled_caught:
+                return CLOSE_NORMAL, "idle"
 
 
 async def _drain_inbound(websocket: WebSocket) -> None:
@@ -84,7 +90,9 @@ async def _drain_inbound(websocket: WebSocket) -> None:
             return
 
 
-def websocket_events(sessions: ChatSessions) -> Callable[[WebSocket], Awaitable[None]]:
+def websocket_events(
+    sessions: ChatSessions, *, idle_close_s: float
+) -> Callable[[WebSocket], Awaitable[None]]:
     async def endpoint(websocket: WebSocket) -> None:
         session_id = websocket.path_params["session_id"]
         try:
@@ -98,6 +106,7 @@ def websocket_events(sessions: ChatSessions) -> Callable[[WebSocket], Awaitable[
         log = _log.bind(session_id=session_id)
         log.info("chat_ws_opened", after=after)
         close_code: int | None = None
+        close_reason = ""
         async with trio.open_nursery() as nursery:
 
             async def until_client_leaves() -> None:
@@ -105,19 +114,21 @@ def websocket_events(sessions: ChatSessions) -> Callable[[WebSocket], Awaitable[
                 nursery.cancel_scope.cancel()
 
             async def until_draining() -> None:
-                nonlocal close_code
+                nonlocal close_code, close_reason
                 await sessions.draining.wait()
-                close_code = CLOSE_GOING_AWAY
+                close_code, close_reason = CLOSE_GOING_AWAY, "server shutting down"
                 nursery.cancel_scope.cancel()
 
             async def push() -> None:
-                nonlocal close_code
+                nonlocal close_code, close_reason
                 try:
-                    close_code = await _push(websocket, sessions, session_id, after)
+                    close_code, close_reason = await _push(
+                        websocket, sessions, session_id, after, idle_close_s
+                    )
                 except _Gone:
                     close_code = None
                 except ApiError as error:  # the session vanished under us
-                    close_code = 4000 + error.status
+                    close_code, close_reason = 4000 + error.status, error.code
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(until_client_leaves)
@@ -125,7 +136,7 @@ def websocket_events(sessions: ChatSessions) -> Callable[[WebSocket], Awaitable[
             nursery.start_soon(push)
         if close_code is not None:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-                await websocket.close(code=close_code)
-        log.info("chat_ws_closed", code=close_code)
+                await websocket.close(code=close_code, reason=close_reason)
+        log.info("chat_ws_closed", code=close_code, reason=close_reason)
 
     return endpoint
