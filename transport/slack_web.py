@@ -1,0 +1,450 @@
+"""The Slack Web API client: one pooled transport, rate tiers, retries, and posts never duplicated.
+
+Owns `SlackWebClient` and its `RetryPolicy`. `await client.call("chat.update", channel=..., ...)`
+returns Slack's parsed answer when ``ok`` is true and raises the errors of
+`transport.slack_errors` otherwise. Every call:
+
+1. waits its turn in the `RateLimiter` (per-method tier, per-channel for chat.postMessage, and
+   any ``Retry-After`` a 429 imposed on that method);
+2. is sent through the injected `httpx.AsyncBaseTransport` (default: `TrioHttpTransport`, a
+   keep-alive pool) under a per-attempt deadline;
+3. on a transport error, timeout, 5xx or garbage answer, is retried after an exponential backoff
+   with jitter, at most `RetryPolicy.max_attempts` times; on 429, waits ``Retry-After`` and
+   retries without counting an attempt (bounded by `max_rate_limited_waits`).
+
+chat.postMessage carries a unique ``post_id`` in its message metadata; a retry that follows an
+ambiguous failure first looks for that id in the channel (`find_post`) and returns the message
+found instead of posting it twice (see `transport.slack_web_post`).
+"""
+
+from __future__ import annotations
+
+import json
+import random as _random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import structlog
+import trio
+
+from transport.slack_backoff import Backoff, RandomSource
+from transport.slack_errors import (
+    SlackApiError,
+    SlackError,
+    SlackHttpError,
+    SlackPostUncertain,
+    SlackRateLimited,
+    SlackTimeout,
+    SlackTransportError,
+)
+from transport.slack_rate import RateLimiter, RateLimiterStatistics, RateLimits
+from transport.slack_web_post import (
+    LOOKUP_MARGIN_S,
+    PendingPost,
+    PostIds,
+    form_encode,
+)
+from transport.slack_web_post import (
+    find_post as lookup_post,
+)
+from transport.slack_web_transport import TrioHttpTransport
+
+if TYPE_CHECKING:
+    from actors.settings import SlackSettings
+
+__all__ = ["MethodStatistics", "RetryPolicy", "SlackWebClient", "SlackWebStatistics"]
+
+_log = structlog.get_logger("transport.slack_web")
+
+_JSON_METHODS = frozenset(
+    {"chat.postMessage", "chat.update", "chat.postEphemeral", "chat.scheduleMessage"}
+    | {"views.publish", "views.open", "views.update", "views.push"}
+)
+_METHOD_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.]*$")
+_JSON_TYPE = b"application/json; charset=utf-8"
+_FORM_TYPE = b"application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Attempts and waits of one call; `attempt_timeout_s` bounds each attempt, not the call."""
+
+    max_attempts: int = 4
+    backoff: Backoff = field(default_factory=Backoff)
+    attempt_timeout_s: float = 10.0
+    max_rate_limited_waits: int = 10
+    default_retry_after_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.attempt_timeout_s <= 0 or self.max_rate_limited_waits < 0:
+            raise ValueError("retry policy needs max_attempts >= 1 and a positive attempt timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class MethodStatistics:
+    calls: int
+    ok: int
+    api_errors: int
+    failed: int
+    retries: int
+    rate_limited: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlackWebStatistics:
+    """Counters since start; `queue` holds the per-method queueing delays of the rate limiter."""
+
+    calls: int
+    ok: int
+    api_errors: int
+    failed: int
+    retries: int
+    rate_limited: int
+    in_flight: int
+    post_lookups: int
+    posts_recovered: int
+    methods: Mapping[str, MethodStatistics]
+    queue: RateLimiterStatistics
+
+
+class _Counters:
+    __slots__ = ("api_errors", "calls", "failed", "ok", "rate_limited", "retries")
+
+    def __init__(self) -> None:
+        self.calls = self.ok = self.api_errors = self.failed = self.retries = self.rate_limited = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    kind: str  # "timeout" | "http" | "transport"
+    detail: str
+    maybe_sent: bool
+    status: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Limited:
+    retry_after: float
+    response: Mapping[str, Any]
+
+
+class _Core:
+    """What sibling clients (`with_token`) share: the transport, the tiers and the counters."""
+
+    def __init__(
+        self,
+        api_url: str,
+        transport: httpx.AsyncBaseTransport,
+        limiter: RateLimiter,
+        retry: RetryPolicy,
+        random: RandomSource,
+        wall_clock: Callable[[], float],
+    ) -> None:
+        if not api_url.startswith(("http://", "https://")):
+            raise ValueError(f"slack api_url must be an http(s) URL, not {api_url!r}")
+        self.api_url = api_url if api_url.endswith("/") else api_url + "/"
+        self.transport = transport
+        self.limiter = limiter
+        self.retry = retry
+        self.random = random
+        self.wall_clock = wall_clock
+        self.urls: dict[str, httpx.URL] = {}
+        self.counters: dict[str, _Counters] = {}
+        self.in_flight = self.post_lookups = self.posts_recovered = 0
+        self.posts = PostIds()
+        self.closed = False
+
+    def url(self, method: str) -> httpx.URL:
+        url = self.urls.get(method)
+        if url is None:
+            if not _METHOD_NAME.match(method):
+                raise ValueError(f"not a Slack method name: {method!r}")
+            url = self.urls[method] = httpx.URL(self.api_url + method)
+        return url
+
+
+class SlackWebClient:
+    """Calls Slack's Web API with one token; construct once and share (it is concurrency-safe)."""
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        api_url: str = "https://slack.com/api/",
+        transport: httpx.AsyncBaseTransport | None = None,
+        rate_limits: RateLimits | None = None,
+        retry: RetryPolicy | None = None,
+        random: RandomSource = _random.random,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        core = _Core(
+            api_url,
+            transport if transport is not None else TrioHttpTransport(),
+            RateLimiter(rate_limits),
+            retry if retry is not None else RetryPolicy(),
+            random,
+            wall_clock,
+        )
+        self._init(token, core, owner=True)
+
+    def _init(self, token: str, core: _Core, *, owner: bool) -> None:
+        self._core = core
+        self._owner = owner
+        auth = b"Bearer " + token.encode("ascii", "strict")
+        self._headers = {
+            ctype: [(b"Authorization", auth), (b"Content-Type", ctype)]
+            for ctype in (_JSON_TYPE, _FORM_TYPE)
+        }
+
+    @classmethod
+    def from_settings(
+        cls,
+        slack: SlackSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rate_limits: RateLimits | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> SlackWebClient:
+        """The bot-token client for `slack.api_url` (`with_token(slack.app_token)` for Socket Mode)."""
+        return cls(
+            slack.bot_token,
+            api_url=slack.api_url,
+            transport=transport,
+            rate_limits=rate_limits,
+            retry=retry,
+        )
+
+    def with_token(self, token: str) -> SlackWebClient:
+        """A client for another token sharing this one's pool, rate tiers and statistics."""
+        sibling = SlackWebClient.__new__(SlackWebClient)
+        sibling._init(token, self._core, owner=False)
+        return sibling
+
+    async def __aenter__(self) -> SlackWebClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pool (only the client that created it closes it)."""
+        if self._owner and not self._core.closed:
+            self._core.closed = True
+            await self._core.transport.aclose()
+
+    async def call(self, method: str, /, **params: Any) -> dict[str, Any]:
+        """Call `method` with `params`; the parsed answer when ok, else a `SlackError`."""
+        if method == "chat.postMessage":
+            return await self._post(params, None)
+        return await self._call(method, params, None, None)
+
+    async def post_message(
+        self, channel: str, /, *, post_id: str | None = None, **params: Any
+    ) -> dict[str, Any]:
+        """chat.postMessage, never duplicated by a retry; give `post_id` to choose the id yourself."""
+        params["channel"] = channel
+        return await self._post(params, post_id)
+
+    async def find_post(
+        self, channel: str, post_id: str, *, oldest: float, thread_ts: str | None = None
+    ) -> dict[str, Any] | None:
+        """The message carrying `post_id` posted at or after `oldest` (epoch seconds), or None."""
+        self._core.post_lookups += 1
+        found = await lookup_post(self._call, channel, post_id, oldest, thread_ts)
+        if found is not None:
+            self._core.posts_recovered += 1
+        return found
+
+    async def _post(self, params: dict[str, Any], post_id: str | None) -> dict[str, Any]:
+        channel = params.get("channel")
+        if not isinstance(channel, str) or not channel:
+            return await self._call("chat.postMessage", params, None, None)
+        params, post_id = self._core.posts.stamp(params, post_id)
+        pending = PendingPost(channel, post_id, self._core.wall_clock(), params)
+        return await self._call("chat.postMessage", params, channel, pending)
+
+    async def _call(
+        self,
+        method: str,
+        params: dict[str, Any],
+        channel: str | None,
+        post: PendingPost | None,
+    ) -> dict[str, Any]:
+        core = self._core
+        if core.closed:
+            raise SlackTransportError(method, "client is closed")
+        counters = core.counters.get(method)
+        if counters is None:
+            counters = core.counters[method] = _Counters()
+        counters.calls += 1
+        request = self._request(method, params)
+        retry = core.retry
+        failures = limited = 0
+        core.in_flight += 1
+        try:
+            while True:
+                await core.limiter.acquire(method, channel)
+                try:
+                    outcome = await self._attempt(method, request)
+                except SlackApiError:
+                    counters.api_errors += 1
+                    raise
+                if type(outcome) is dict:
+                    counters.ok += 1
+                    return outcome
+                if isinstance(outcome, _Limited):
+                    counters.rate_limited += 1
+                    limited += 1
+                    if limited > retry.max_rate_limited_waits:
+                        counters.failed += 1
+                        raise SlackRateLimited(method, outcome.retry_after, outcome.response)
+                    _log.info("slack_rate_limited", method=method, retry_after=outcome.retry_after)
+                    core.limiter.block(method, outcome.retry_after)
+                    continue
+                assert isinstance(outcome, _Failure)
+                failures += 1
+                if failures >= retry.max_attempts:
+                    counters.failed += 1
+                    raise _final_error(method, outcome, failures, post)
+                counters.retries += 1
+                delay = retry.backoff.delay(failures - 1, core.random)
+                _log.info(
+                    "slack_call_retry",
+                    method=method,
+                    failure=outcome.detail,
+                    attempt=failures,
+                    delay=round(delay, 3),
+                )
+                await trio.sleep(delay)
+                if post is not None and outcome.maybe_sent:
+                    found = await self._recover(post, failures)
+                    if found is not None:
+                        counters.ok += 1
+                        return found
+        finally:
+            core.in_flight -= 1
+
+    async def _recover(self, post: PendingPost, attempts: int) -> dict[str, Any] | None:
+        """Look for an ambiguous attempt's message before posting again."""
+        oldest = post.started_at - LOOKUP_MARGIN_S
+        try:
+            return await self.find_post(
+                post.channel, post.post_id, oldest=oldest, thread_ts=post.thread_ts
+            )
+        except SlackError as e:
+            raise SlackPostUncertain(
+                post.channel,
+                post.post_id,
+                f"lookup after an ambiguous failure failed: {e}",
+                attempts=attempts,
+            ) from None
+
+    def _request(self, method: str, params: dict[str, Any]) -> httpx.Request:
+        if method in _JSON_METHODS:
+            body = json.dumps(params, separators=(",", ":")).encode()
+            ctype = _JSON_TYPE
+        else:
+            body = form_encode(params)
+            ctype = _FORM_TYPE
+        return httpx.Request(
+            "POST", self._core.url(method), headers=self._headers[ctype], content=body
+        )
+
+    async def _attempt(
+        self, method: str, request: httpx.Request
+    ) -> dict[str, Any] | _Failure | _Limited:
+        core = self._core
+        try:
+            with trio.move_on_after(core.retry.attempt_timeout_s) as scope:
+                response = await core.transport.handle_async_request(request)
+                content = await response.aread()
+        except httpx.RequestError as e:
+            sent = not isinstance(e, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+            return _Failure("transport", f"{type(e).__name__}: {e}", sent)
+        if scope.cancelled_caught:
+            return _Failure("timeout", f"no answer within {core.retry.attempt_timeout_s}s", True)
+        status = response.status_code
+        data = _decode(content)
+        if status == 200:
+            if data is None:
+                return _Failure("transport", "answer is not a JSON object", True)
+            if data.get("ok") is True:
+                return data
+            error = data.get("error")
+            if error == "ratelimited":
+                return _Limited(self._retry_after(response), data)
+            raise SlackApiError(method, error if isinstance(error, str) else "unknown_error", data)
+        if status == 429:
+            return _Limited(
+                self._retry_after(response), data or {"ok": False, "error": "ratelimited"}
+            )
+        if status >= 500:
+            return _Failure("http", f"HTTP {status}", True, status)
+        error = data.get("error") if data is not None else None
+        if isinstance(error, str):
+            raise SlackApiError(method, error, data or {})
+        raise SlackHttpError(method, status)
+
+    def _retry_after(self, response: httpx.Response) -> float:
+        try:
+            value = float(response.headers.get("retry-after", ""))
+        except ValueError:
+            value = float("nan")
+        if value != value:  # missing, unparsable or NaN
+            return self._core.retry.default_retry_after_s
+        return min(3600.0, max(0.0, value))
+
+    def statistics(self) -> SlackWebStatistics:
+        core = self._core
+        methods = {
+            name: MethodStatistics(c.calls, c.ok, c.api_errors, c.failed, c.retries, c.rate_limited)
+            for name, c in sorted(core.counters.items())
+        }
+        values = methods.values()
+        return SlackWebStatistics(
+            calls=sum(m.calls for m in values),
+            ok=sum(m.ok for m in values),
+            api_errors=sum(m.api_errors for m in values),
+            failed=sum(m.failed for m in values),
+            retries=sum(m.retries for m in values),
+            rate_limited=sum(m.rate_limited for m in values),
+            in_flight=core.in_flight,
+            post_lookups=core.post_lookups,
+            posts_recovered=core.posts_recovered,
+            methods=MappingProxyType(methods),
+            queue=core.limiter.statistics(),
+        )
+
+
+def _decode(content: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return None
+    return data if type(data) is dict else None
+
+
+def _final_error(
+    method: str, failure: _Failure, attempts: int, post: PendingPost | None
+) -> SlackTransportError:
+    if post is not None and failure.maybe_sent:
+        return SlackPostUncertain(post.channel, post.post_id, failure.detail, attempts=attempts)
+    if failure.kind == "timeout":
+        return SlackTimeout(method, failure.detail, attempts=attempts, maybe_sent=True)
+    if failure.kind == "http":
+        return SlackHttpError(
+            method, failure.status, attempts=attempts, maybe_sent=failure.maybe_sent
+        )
+    return SlackTransportError(
+        method, failure.detail, attempts=attempts, maybe_sent=failure.maybe_sent
+    )
