@@ -1,0 +1,201 @@
+"""Durable facts: what happened, in the order it happened, as the journal records it.
+
+Owns the `Fact` union, the `FactSink` port every actor records through, and `MemoryFactSink` for
+tests. An actor records a fact before anything that depends on it becomes visible (the customer's
+202, the event the widget sees, the Slack post): `await sink.record(fact)` returns once the fact
+is durable. Times (`at`, `expires_at`) are UNIX epoch seconds from the domain's wall clock.
+
+Facts carry what a replay needs to rebuild sessions, transcripts, agent stats and open takeovers.
+Every customer event is backed by exactly one fact carrying its `seq`: CustomerMessaged,
+BotReplied (bot_message, searching, no_agent_available), TakeoverStarted (agent_joined),
+AgentMessaged, TakeoverEnded (agent_left) and SessionEnded (closed). Session tokens are never recorded, only their SHA-256 digest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypeVar
+
+from actors.ports import AgentProfile, OfferOutcome
+
+__all__ = [
+    "AgentMessaged",
+    "BotReplied",
+    "CustomerMessaged",
+    "EscalationEnded",
+    "EscalationOutcome",
+    "EscalationStarted",
+    "EscalationTrigger",
+    "Fact",
+    "FactSink",
+    "MemoryFactSink",
+    "OfferEnded",
+    "OfferMade",
+    "SessionEnded",
+    "SessionStarted",
+    "TakeoverEnded",
+    "TakeoverStarted",
+]
+
+EscalationOutcome = Literal["accepted", "exhausted", "cancelled", "closed"]
+EscalationTrigger = Literal["asked", "low_confidence", "live_chat_first"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted:
+    session_id: str
+    customer_id: str
+    name: str
+    email: str
+    token_digest: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerMessaged:
+    session_id: str
+    customer_id: str
+    seq: int
+    text: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BotReplied:
+    """A line the bot said to the customer: an answer or the still-looking text (bot_message),
+    the searching text (searching), or the nobody-available / closed-hours text."""
+
+    session_id: str
+    customer_id: str
+    seq: int
+    kind: Literal["bot_message", "searching", "no_agent_available"]
+    text: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStarted:
+    escalation_id: str
+    session_id: str
+    customer_id: str
+    trigger: EscalationTrigger
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OfferMade:
+    offer_id: str
+    escalation_id: str
+    agent_id: str
+    at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OfferEnded:
+    """The one outcome of an offer."""
+
+    offer_id: str
+    escalation_id: str
+    agent_id: str
+    outcome: OfferOutcome
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationEnded:
+    """`reason`: accepted, nobody_available / all_tried / max_tries (exhausted),
+    customer_left (cancelled), closed_hours (closed)."""
+
+    escalation_id: str
+    session_id: str
+    outcome: EscalationOutcome
+    reason: str
+    agent_id: str | None
+    waited_s: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TakeoverStarted:
+    """The room is open (room_id None: it could not be, or the customer had left)."""
+
+    takeover_id: str
+    escalation_id: str
+    session_id: str
+    customer_id: str
+    agent: AgentProfile
+    room_id: str | None
+    room_name: str | None
+    seq: int | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AgentMessaged:
+    takeover_id: str
+    session_id: str
+    customer_id: str
+    agent_id: str
+    message_id: str
+    seq: int
+    text: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TakeoverEnded:
+    """`by`: agent (command or button), customer (closed the chat), failed (no room), shutdown."""
+
+    takeover_id: str
+    session_id: str
+    agent_id: str
+    by: Literal["agent", "customer", "failed", "shutdown"]
+    seq: int | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    session_id: str
+    seq: int
+    at: float
+
+
+Fact = (
+    SessionStarted
+    | CustomerMessaged
+    | BotReplied
+    | EscalationStarted
+    | OfferMade
+    | OfferEnded
+    | EscalationEnded
+    | TakeoverStarted
+    | AgentMessaged
+    | TakeoverEnded
+    | SessionEnded
+)
+
+
+F = TypeVar("F")
+
+
+class FactSink(Protocol):
+    """Where facts become durable (the journal). `record` returns once `fact` is durable."""
+
+    async def record(self, fact: Fact) -> None: ...
+
+
+class MemoryFactSink:
+    """Keeps facts in a list, in the order recorded; durable as soon as recorded."""
+
+    __slots__ = ("facts",)
+
+    def __init__(self) -> None:
+        self.facts: list[Fact] = []
+
+    async def record(self, fact: Fact) -> None:
+        self.facts.append(fact)
+
+    def of_type(self, kind: type[F]) -> list[F]:
+        return [f for f in self.facts if isinstance(f, kind)]
