@@ -16,10 +16,15 @@ __all__ = ["Bot", "BotAnswer", "HandOff", "PhraseBot", "normalise"]
 
 @dataclass(frozen=True, slots=True)
 class BotAnswer:
-    """The bot's best answer and its confidence in [0, 1]; the session compares it to the threshold."""
+    """The bot's best answer and its confidence in [0, 1]; the session compares it to the threshold.
+
+    `kind` is "greeting" when the message was only a greeting (the session may treat a greeting as
+    the start of a conversation rather than a question), else "answer".
+    """
 
     text: str
     confidence: float
+    kind: Literal["answer", "greeting"] = "answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +52,9 @@ class PhraseBot:
     """Hands off when a configured phrase appears as whole words; otherwise answers with zero confidence."""
 
     def __init__(self, handoff_phrases: tuple[str, ...], fallback: str = "") -> None:
-        phrases = sorted({normalise(p) for p in handoff_phrases if normalise(p)}, key=len, reverse=True)
+        phrases = sorted(
+            {normalise(p) for p in handoff_phrases if normalise(p)}, key=len, reverse=True
+        )
         self._pattern = (
             re.compile(r"(?:^| )(?:" + "|".join(re.escape(p) for p in phrases) + r")(?: |$)")
             if phrases
