@@ -126,6 +126,7 @@ class MethodQueueStatistics:
     queue_delay_max_s: float
     rate_limited: int
     blocked_for_s: float
+    channel_buckets: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +263,7 @@ class RateLimiter:
                 queue_delay_max_s=s.delay_max,
                 rate_limited=s.rate_limited,
                 blocked_for_s=max(0.0, s.blocked_until - now),
+                channel_buckets=len(s.channels),
             )
             for name, s in sorted(self._states.items())
         }

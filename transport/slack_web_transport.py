@@ -185,6 +185,9 @@ class TrioHttpTransport(httpx.AsyncBaseTransport):
                     received = await conn.stream.receive_some(65536)
                 except _STREAM_ERRORS as e:
                     raise httpx.ReadError(f"connection lost: {e}", request=request) from None
+                if not received:
+                    where = "mid-response" if status else "without sending a response"
+                    raise httpx.RemoteProtocolError(f"server disconnected {where}", request=request)
                 h.receive_data(bytes(received))
             elif kind is h11.Response:
                 assert isinstance(event, h11.Response)
@@ -197,10 +200,6 @@ class TrioHttpTransport(httpx.AsyncBaseTransport):
                 chunks.append(bytes(event.data))
             elif kind is h11.EndOfMessage:
                 return status, headers, b"".join(chunks)
-            elif kind is h11.ConnectionClosed:
-                raise httpx.RemoteProtocolError(
-                    "server disconnected without sending a response", request=request
-                )
             # InformationalResponse (1xx): keep reading.
 
     async def aclose(self) -> None:
