@@ -3,14 +3,15 @@
     DomainError
     ├── UnknownSession   no session with that id (the API answers 404)
     ├── SessionClosed    the session was closed (409)
-    └── InvalidInput     a value the domain refuses: empty text, a malformed customer id (400)
+    ├── InvalidInput     a value the domain refuses: empty text, a malformed customer id (400)
+    └── DomainStopped    the domain is not running (not started yet, or shutting down) (503)
 
 Runtime errors (`ActorStopped`, ...) live in `actors.runtime`.
 """
 
 from __future__ import annotations
 
-__all__ = ["DomainError", "InvalidInput", "SessionClosed", "UnknownSession"]
+__all__ = ["DomainError", "DomainStopped", "InvalidInput", "SessionClosed", "UnknownSession"]
 
 
 class DomainError(Exception):
@@ -27,3 +28,7 @@ class SessionClosed(DomainError):
 
 class InvalidInput(DomainError, ValueError):
     """A value the domain refuses; the message says which and why."""
+
+
+class DomainStopped(DomainError):
+    """The domain is not running: not started yet, or shutting down."""

@@ -34,11 +34,13 @@ __all__ = [
     "SessionEnded",
     "SessionStarted",
     "TakeoverEnded",
+    "TakeoverEndedBy",
     "TakeoverStarted",
 ]
 
 EscalationOutcome = Literal["accepted", "exhausted", "cancelled", "closed"]
 EscalationTrigger = Literal["asked", "low_confidence", "live_chat_first"]
+TakeoverEndedBy = Literal["agent", "customer", "failed", "shutdown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +152,7 @@ class TakeoverEnded:
     takeover_id: str
     session_id: str
     agent_id: str
-    by: Literal["agent", "customer", "failed", "shutdown"]
+    by: TakeoverEndedBy
     seq: int | None
     at: float
 

@@ -39,6 +39,7 @@ __all__ = [
     "RestartBudget",
     "Service",
     "ask",
+    "contained",
     "open_mailbox",
     "supervise",
     "tell",
@@ -167,12 +168,22 @@ class Actor(abc.ABC, Generic[M]):
     stays open, so a supervisor can run the same actor again without losing its address.
     """
 
-    __slots__ = ("_current", "_inbox", "mailbox")
+    __slots__ = ("_current", "_finishing", "_inbox", "mailbox")
 
     def __init__(self, capacity: int) -> None:
         self.mailbox: trio.MemorySendChannel[M]
         self.mailbox, self._inbox = open_mailbox(capacity)
         self._current: M | None = None
+        self._finishing = False
+
+    def finish(self) -> None:
+        """Stop once the mailbox is empty (called from `handle` when the actor's work is done)."""
+        self._finishing = True
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting in the mailbox."""
+        return self.mailbox.statistics().current_buffer_used
 
     @abc.abstractmethod
     async def handle(self, message: M) -> None:
@@ -198,6 +209,8 @@ class Actor(abc.ABC, Generic[M]):
                     self._log_failure(message)
                     _fail_request(message, MessageFailed(f"{type(message).__name__} failed"))
                 self._current = None
+                if self._finishing and not self.queued:
+                    break
         except Exception:
             self._fail_current()
             raise
@@ -276,3 +289,32 @@ async def supervise(
                 raise
             restarts.append(now)
             _log.warning("actor_restarted", actor=name, restarts=len(restarts), error=repr(exc))
+
+
+class _Status:
+    """A task_status that remembers whether the service reported itself started."""
+
+    __slots__ = ("_inner", "started_yet")
+
+    def __init__(self, inner: trio.TaskStatus[Any]) -> None:
+        self._inner = inner
+        self.started_yet = False
+
+    def started(self, value: Any = None) -> None:
+        self.started_yet = True
+        self._inner.started(value)
+
+
+async def contained(
+    service: Service, *, name: str, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run a service that must not take its siblings down: a crash after it started is logged
+    (`actor_crashed`) and ends only this service; a crash before it started is raised to the
+    caller of `nursery.start`."""
+    status = _Status(task_status)
+    try:
+        await service.run(task_status=status)
+    except Exception:
+        if not status.started_yet:
+            raise
+        _log.exception("actor_crashed", actor=name)

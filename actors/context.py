@@ -1,0 +1,113 @@
+"""What the domain's actors share: their dependencies and the domain's address book.
+
+Owns `DomainContext` (built once by `actors.domain.Domain` and passed to every actor's
+constructor: no module-level state), `CustomerRecord` (a customer's transcript across
+sessions), `new_id` and the bounded set of ended offers used to answer clicks that come too late.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import trio
+
+from actors.bot import Bot
+from actors.errors import DomainStopped
+from actors.facts import FactSink
+from actors.messages import AgentMsg, DispatcherMsg
+from actors.ports import SlackCommand, TranscriptLine
+from actors.settings import BotSettings
+from actors.stats import EscalationLog
+
+if TYPE_CHECKING:
+    from actors.escalation import EscalationActor
+    from actors.session import SessionActor
+
+__all__ = ["CustomerRecord", "DomainContext", "EndedOffers", "new_id"]
+
+EXCERPT_LINES = 5
+
+
+def new_id(prefix: str) -> str:
+    """A unique, unguessable id such as `e_3f9a0c1b2d4e5f60`."""
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+class CustomerRecord:
+    """One customer: contact details and the whole transcript, kept across sessions."""
+
+    __slots__ = ("customer_id", "email", "lines", "name")
+
+    def __init__(self, customer_id: str, name: str = "", email: str = "") -> None:
+        self.customer_id = customer_id
+        self.name = name
+        self.email = email
+        self.lines: list[TranscriptLine] = []
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"Customer {self.customer_id}"
+
+    def last_customer_message(self) -> str:
+        for line in reversed(self.lines):
+            if line.speaker == "customer":
+                return line.text
+        return ""
+
+    def excerpt(self) -> tuple[TranscriptLine, ...]:
+        return tuple(self.lines[-EXCERPT_LINES:])
+
+
+class EndedOffers:
+    """Offer id -> agent id of offers whose escalation has ended, the latest `keep` of them."""
+
+    __slots__ = ("_keep", "_offers")
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self._keep = keep
+        self._offers: OrderedDict[str, str] = OrderedDict()
+
+    def add(self, offer_id: str, agent_id: str) -> None:
+        self._offers[offer_id] = agent_id
+        while len(self._offers) > self._keep:
+            self._offers.popitem(last=False)
+
+    def __contains__(self, offer_id: object) -> bool:
+        return offer_id in self._offers
+
+
+@dataclass(slots=True, kw_only=True)
+class DomainContext:
+    """Dependencies and indexes shared by the domain's actors (one per Domain)."""
+
+    sink: FactSink
+    slack: trio.MemorySendChannel[SlackCommand]
+    dispatcher: trio.MemorySendChannel[DispatcherMsg]
+    agents: Mapping[str, trio.MemorySendChannel[AgentMsg]]
+    bot: Bot
+    texts: BotSettings
+    is_open: Callable[[], bool]
+    wall_clock: Callable[[], float]
+    offer_timeout_s: float
+    slack_timeout_s: float
+    room_timeout_s: float
+    shutdown_grace_s: float
+    greeting: str = ""
+    nursery: trio.Nursery | None = None
+    open_sessions: int = 0
+    customers: dict[str, CustomerRecord] = field(default_factory=dict)
+    sessions: dict[str, SessionActor] = field(default_factory=dict)
+    escalations: dict[str, EscalationActor] = field(default_factory=dict)
+    offers: dict[str, EscalationActor] = field(default_factory=dict)
+    ended_offers: EndedOffers = field(default_factory=EndedOffers)
+    rooms: dict[str, SessionActor] = field(default_factory=dict)
+    escalation_log: EscalationLog = field(default_factory=EscalationLog)
+
+    def spawner(self) -> trio.Nursery:
+        if self.nursery is None:
+            raise DomainStopped("the domain is not running")
+        return self.nursery

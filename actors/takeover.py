@@ -1,0 +1,113 @@
+"""One takeover's record, and the task that opens its room once an agent has accepted.
+
+Owns `Takeover` (what a session knows of its current takeover) and `open_room`, run in the
+domain's nursery so that the session keeps taking customer messages (and acknowledging them)
+while Slack creates the room and posts the transcript. The result comes back to the session as
+a `TakeoverReady` message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+
+import structlog
+import trio
+
+from actors.context import DomainContext
+from actors.messages import GetProfile, ProfileFetched, SessionMsg, TakeoverReady
+from actors.ports import AgentProfile, FetchAgentProfile, OpenRoom, RoomOpened, TranscriptLine
+from actors.runtime import ActorError, ask, tell
+
+__all__ = ["Takeover", "open_room"]
+
+_log = structlog.get_logger("actors.takeover")
+
+_SEEN = 256  # room message ids remembered per takeover, against Slack redeliveries
+
+
+class Takeover:
+    """Accepted at `accepted_at` (trio time); `room_id` is None while the room is being opened,
+    and `pending` holds the customer lines to relay once it is."""
+
+    __slots__ = (
+        "accepted_at",
+        "agent_id",
+        "escalation_id",
+        "offer_id",
+        "pending",
+        "profile",
+        "responded",
+        "room_id",
+        "room_name",
+        "seen",
+        "takeover_id",
+    )
+
+    def __init__(
+        self, takeover_id: str, escalation_id: str, agent_id: str, offer_id: str, accepted_at: float
+    ) -> None:
+        self.takeover_id = takeover_id
+        self.escalation_id = escalation_id
+        self.agent_id = agent_id
+        self.offer_id = offer_id
+        self.accepted_at = accepted_at
+        self.room_id: str | None = None
+        self.room_name: str | None = None
+        self.profile = AgentProfile(agent_id, agent_id)
+        self.pending: list[TranscriptLine] = []
+        self.responded = False
+        self.seen: deque[str] = deque(maxlen=_SEEN)
+
+
+async def agent_profile(ctx: DomainContext, agent_id: str) -> AgentProfile:
+    """The agent's profile from their actor's cache, else from Slack (then cached)."""
+    box = ctx.agents.get(agent_id)
+    if box is not None:
+        try:
+            with trio.fail_after(ctx.slack_timeout_s):
+                cached = await ask(box, GetProfile)
+            if cached is not None:
+                return cached
+        except (ActorError, trio.TooSlowError):
+            pass
+    profile: AgentProfile
+    try:
+        with trio.fail_after(ctx.slack_timeout_s):
+            profile = await ask(ctx.slack, lambda r: FetchAgentProfile(agent_id, r))
+    except Exception as e:
+        _log.warning("agent_profile_unavailable", agent=agent_id, error=repr(e))
+        return AgentProfile(agent_id, agent_id)
+    if box is not None:
+        with contextlib.suppress(ActorError):
+            await tell(box, ProfileFetched(profile))
+    return profile
+
+
+async def open_room(
+    ctx: DomainContext,
+    session: trio.MemorySendChannel[SessionMsg],
+    takeover_id: str,
+    agent_id: str,
+    customer_id: str,
+    customer_name: str,
+    transcript: tuple[TranscriptLine, ...],
+) -> None:
+    """Fetch the agent's profile and open the room, then tell the session (room None: failed)."""
+    profile = await agent_profile(ctx, agent_id)
+    room: RoomOpened | None = None
+    try:
+        with trio.fail_after(ctx.room_timeout_s):
+            opened: RoomOpened = await ask(
+                ctx.slack,
+                lambda r: OpenRoom(
+                    takeover_id, customer_id, customer_name, agent_id, transcript, r
+                ),
+            )
+        room = opened
+    except Exception as e:
+        _log.error("room_open_failed", takeover=takeover_id, agent=agent_id, error=repr(e))
+    try:
+        await tell(session, TakeoverReady(takeover_id, room, profile))
+    except ActorError:
+        _log.warning("session_gone_before_room", takeover=takeover_id)
