@@ -32,6 +32,7 @@ __all__ = [
     "parse_knowledge_base",
 ]
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
 _TOP_KEYS = frozenset({"entries", "greetings"})
 _ENTRY_KEYS = frozenset({"question", "alternatives", "answer"})
 
@@ -82,7 +83,7 @@ def load_knowledge_base(path: str | os.PathLike[str]) -> KnowledgeBase:
 
 def parse_knowledge_base(text: str, *, source: str = "knowledge base") -> KnowledgeBase:
     """Validate the YAML text of a knowledge base; `source` prefixes every error message."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
