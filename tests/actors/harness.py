@@ -35,6 +35,7 @@ from actors.ports import (
     TellTooLate,
 )
 from actors.settings import BotSettings, RoutingSettings
+from actors.stats import AgentStats
 
 C = TypeVar("C")
 
@@ -168,7 +169,7 @@ class Harness:
     def event_types(self, session_id: str) -> list[str]:
         return [e.type for e in self.domain.events_after(session_id, 0)]
 
-    def agent(self, agent_id: str):  # type: ignore[no-untyped-def]
+    def agent(self, agent_id: str) -> AgentStats:
         return next(a for a in self.domain.stats().agents if a.id == agent_id)
 
 

@@ -35,7 +35,7 @@ async def test_accept_gives_the_customer_the_agent_and_a_room(
         await h.settle()
 
         assert room.agent_id == offer.agent_id and room.customer_id == "cust-1"
-        assert [line.text for line in room.transcript][0] == "Where is my parcel?"
+        assert room.transcript[0].text == "Where is my parcel?"
         resolve = h.slack.resolved()[offer.offer_id]
         assert (resolve.outcome, resolve.room_name) == ("accepted", "swivl_user_cust-1")
         events = h.domain.events_after(session, 0)
