@@ -20,6 +20,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from rapidfuzz import fuzz, process
@@ -141,7 +142,7 @@ def main() -> None:
         qs = synthetic_queries(topics, args.queries, rng)
         measure(f"KnowledgeBot, synthetic {n} entries", knowledge_bot(kb), qs)
         slow_qs = qs[: max(50, args.queries // 20)]
-        measure(f"naive extractOne WRatio, {n} entries", lambda kb=kb: naive(kb), slow_qs)
+        measure(f"naive extractOne WRatio, {n} entries", partial(naive, kb), slow_qs)
 
     print(f"{'':50} {'build ms':>9} {'cold /s':>10} {'warm /s':>10}")
     for name, built, cold, warm in rows:
