@@ -4,7 +4,8 @@ Owns the single-use tickets of `apps.connections.open` URLs, the `hello` and `di
 messages, and the life of each envelope: queued until some connection can take it, handed to one
 connection (round robin; one app may hold several), acknowledged by `envelope_id`, or redelivered
 `ack_timeout_s` after it was written, with `retry_attempt` + 1 and `retry_reason` "timeout", at
-most `max_retries` times. Envelopes written to a connection that closes before acking are
+most `max_retries` times. A connection told `refresh_requested` takes no new envelopes and is
+closed once a replacement connects (or after a 10-second grace). Envelopes written to a connection that closes before acking are
 redelivered the same way, so a reconnecting app loses nothing.
 
 Accepts: `publish()` from the event router, `serve()` per accepted WebSocket, `disconnect()` and
@@ -243,6 +244,7 @@ class SocketModeHub:
         try:
             with conn.cancel:
                 await socket.send_text(self._hello())
+                self._retire_refreshed()
                 self._pump()
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._writer, conn, socket, receive, nursery.cancel_scope)
@@ -255,6 +257,12 @@ class SocketModeHub:
             self._forget(conn)
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 await socket.close(*conn.close_code)
+
+    def _retire_refreshed(self) -> None:
+        """A replacement connection is up: close the ones told `refresh_requested`."""
+        for conn in self._connections.values():
+            if conn.close_code == (1000, "refresh_requested"):
+                conn.cancel.cancel()
 
     def _forget(self, conn: _Connection) -> None:
         del self._connections[conn.id]
