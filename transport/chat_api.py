@@ -10,7 +10,6 @@ and turning every refusal into `{"error": code, "detail": text}`. The WebSocket 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,9 @@ from transport.chat_session import ChatSessions, WidgetConfig
 from transport.chat_wire import (
     decode_message_text,
     decode_open_session,
+    earlier_lines,
     encode_event,
+    encode_stats,
     parse_after,
     parse_json_object,
     parse_wait,
@@ -62,16 +63,6 @@ _WIDGET_HEADERS = {
 
 def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(data, status_code=status, headers={**_NO_STORE, **(headers or {})})
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 async def _first_of(*waits: Callable[[], Awaitable[object]]) -> None:
@@ -103,18 +94,20 @@ class _Routes:
         self.health_probe = health
         self.limiter = SessionRateLimiter(http.messages_per_minute)
 
-    async def _body(self, request: Request) -> dict[str, Any]:
+    async def _body(self, request: Request, *, empty_ok: bool = False) -> dict[str, Any]:
         try:
             body = await read_body(
                 request.headers.get("content-length"), request.stream(), self.http.max_body_bytes
             )
         except ClientDisconnect:
             raise Malformed("client_disconnected", "the client went away") from None
+        if empty_ok and not body.strip():
+            return {}
         return parse_json_object(body)
 
     async def open_session(self, request: Request) -> Response:
         self.sessions.refuse_if_draining()
-        wanted = decode_open_session(await self._body(request))
+        wanted = decode_open_session(await self._body(request, empty_ok=True))
         with self.sessions.domain_errors():
             opened = await self.domain.open_session(wanted.customer_id, wanted.name, wanted.email)
         _log.info(
@@ -147,7 +140,12 @@ class _Routes:
         wait = parse_wait(request.query_params.get("wait"))
         with self.sessions.domain_errors():
             events = self.domain.events_after(session_id, after)
-            if not events and wait > 0 and not self.sessions.draining.is_set():
+            if (
+                not events
+                and wait > 0
+                and not self.sessions.draining.is_set()
+                and not self.sessions.is_closed(session_id)  # nothing more will come
+            ):
                 with trio.move_on_after(wait):
                     await _first_of(
                         lambda: self.domain.wait_events(session_id, after),
@@ -158,6 +156,14 @@ class _Routes:
         batch = events[:MAX_EVENTS_PER_RESPONSE]
         return _json({"events": [encode_event(e) for e in batch]})
 
+    async def history(self, request: Request) -> Response:
+        session_id = self.sessions.authorize(request.path_params["session_id"], request.headers)
+        with self.sessions.domain_errors():
+            lines = earlier_lines(
+                self.domain.transcript(session_id), self.domain.events_after(session_id, 0)
+            )
+        return _json({"lines": lines})
+
     async def close_session(self, request: Request) -> Response:
         session_id = self.sessions.authorize(request.path_params["session_id"], request.headers)
         with self.sessions.domain_errors():
@@ -167,7 +173,7 @@ class _Routes:
         return _json({"session_id": session_id, "closed": True})
 
     async def stats(self, request: Request) -> Response:
-        return _json(_jsonable(self.domain.stats()))
+        return _json(encode_stats(self.domain.stats()))
 
     async def config(self, request: Request) -> Response:
         return _json(self.widget.as_json(self.http))
@@ -270,6 +276,7 @@ def build_chat_app(
             Route("/api/sessions/{session_id}/messages", routes.post_message, methods=["POST"]),
             Route("/api/sessions/{session_id}/events", routes.get_events, methods=["GET"]),
             Route("/api/sessions/{session_id}/close", routes.close_session, methods=["POST"]),
+            Route("/api/sessions/{session_id}/history", routes.history, methods=["GET"]),
             WebSocketRoute(
                 "/api/sessions/{session_id}/ws",
                 websocket_events(sessions, idle_close_s=ws_idle_close_s),

@@ -14,7 +14,7 @@ from typing import Any
 
 import trio
 
-from actors.errors import InvalidInput, SessionClosed, UnknownSession
+from actors.errors import DomainStopped, InvalidInput, SessionClosed, UnknownSession
 from actors.settings import HttpSettings
 from transport.chat_errors import (
     Malformed,
@@ -71,7 +71,7 @@ class ChatSessions:
 
     @contextlib.contextmanager
     def domain_errors(self) -> Iterator[None]:
-        """Turn the domain's refusals into 404 (unknown), 409 (closed) and 400 (invalid)."""
+        """Turn the domain's refusals into 404 (unknown), 409 (closed), 400 (invalid), 503."""
         try:
             yield
         except UnknownSession:
@@ -80,20 +80,30 @@ class ChatSessions:
             raise SessionClosedError("session_closed", "this session is closed") from None
         except InvalidInput as e:
             raise Malformed("invalid_field", str(e) or "the domain refused a value") from None
+        except DomainStopped:
+            raise Unavailable(
+                "unavailable", "the service is not running right now; retry", retry_after=5
+            ) from None
 
     def authorize(self, session_id: str, headers: Mapping[str, str]) -> str:
         """The session id once the request's bearer token is right for it; else 401 or 404."""
         return self.authorize_token(session_id, bearer_token(headers))
 
     def authorize_token(self, session_id: str, token: str | None) -> str:
+        """404 for an unknown session (whatever the token), then 401 for a missing or bad token."""
         if not session_id or len(session_id) > MAX_SESSION_ID_CHARS:
             raise NotFound("unknown_session", "no such session")
+        with self.domain_errors():
+            self.domain.mode(session_id)
         if token is None:
             raise Unauthorized("missing_token", "send the session token as 'Authorization: Bearer'")
-        with self.domain_errors():
-            if not self.domain.check_token(session_id, token):
-                raise Unauthorized("bad_token", "the token does not match this session")
+        if not self.domain.check_token(session_id, token):
+            raise Unauthorized("bad_token", "the token does not match this session")
         return session_id
+
+    def is_closed(self, session_id: str) -> bool:
+        with self.domain_errors():
+            return self.domain.mode(session_id) == "closed"
 
     def refuse_if_draining(self) -> None:
         if self.draining.is_set():

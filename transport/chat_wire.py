@@ -12,31 +12,32 @@ Decoding rules (documented in docs/customer-api.md):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from actors.ports import TranscriptLine
+from actors.stats import DomainStats
 from transport.chat_errors import Malformed, TooLarge
 
 __all__ = [
-    "CUSTOMER_ID_PATTERN",
     "MAX_WAIT_S",
     "EventLike",
     "OpenSessionRequest",
     "decode_message_text",
     "decode_open_session",
+    "earlier_lines",
     "encode_event",
+    "encode_stats",
     "parse_after",
     "parse_json_object",
     "parse_wait",
 ]
 
-# The customer id ends up in a Slack channel name (`<room_prefix><customer_id>`): Slack allows
-# lowercase letters, digits, `-` and `_`, 80 characters in all.
-CUSTOMER_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,35}")
+MAX_CUSTOMER_ID_CHARS = 64
 MAX_NAME_CHARS = 200
 MAX_EMAIL_CHARS = 254
 MAX_WAIT_S = 30.0
@@ -110,14 +111,9 @@ def _optional_str(obj: Mapping[str, Any], field: str, max_chars: int) -> str | N
 
 
 def decode_open_session(obj: Mapping[str, Any]) -> OpenSessionRequest:
-    customer_id = _optional_str(obj, "customer_id", 64)
-    if customer_id is not None and not CUSTOMER_ID_PATTERN.fullmatch(customer_id):
-        raise Malformed(
-            "invalid_field",
-            "customer_id must be 1-36 characters: lowercase letters, digits, '-' or '_'",
-        )
+    """Types and lengths only; the domain checks what a customer id may hold (400 otherwise)."""
     return OpenSessionRequest(
-        customer_id=customer_id,
+        customer_id=_optional_str(obj, "customer_id", MAX_CUSTOMER_ID_CHARS),
         name=_optional_str(obj, "name", MAX_NAME_CHARS),
         email=_optional_str(obj, "email", MAX_EMAIL_CHARS),
     )
@@ -174,3 +170,47 @@ def encode_event(event: EventLike) -> dict[str, Any]:
         }
     out["at"] = event.at
     return out
+
+
+def encode_stats(stats: DomainStats) -> dict[str, Any]:
+    """`GET /api/stats`: agents' stats, escalation counts by outcome (design §4.3)."""
+    return {
+        "agents": [
+            {f.name: getattr(agent, f.name) for f in dataclasses.fields(agent)}
+            for agent in stats.agents
+        ],
+        "escalations": dict(stats.by_outcome),
+        "sessions_open": stats.sessions_open,
+    }
+
+
+# Event types that put one line in the customer's transcript, in the same step as the event.
+_LINE_EVENTS = frozenset(
+    {
+        "customer_message",
+        "bot_message",
+        "searching",
+        "no_agent_available",
+        "agent_message",
+        "agent_left",
+    }
+)
+MAX_HISTORY_LINES = 200
+
+
+def earlier_lines(
+    transcript: Sequence[TranscriptLine], events: Sequence[EventLike]
+) -> list[dict[str, Any]]:
+    """The customer's lines from their earlier sessions: the transcript minus this session's.
+
+    The domain keeps one transcript per customer across sessions and appends one line for each
+    text event of the session, in the same step as the event; so the lines of this session are
+    the last `n` of the transcript, `n` being its number of such events. (Two sessions of one
+    customer talking at the same time would interleave; the history is then approximate.)
+    """
+    own = sum(1 for event in events if event.type in _LINE_EVENTS)
+    earlier = transcript[: max(0, len(transcript) - own)][-MAX_HISTORY_LINES:]
+    return [
+        {"speaker": line.speaker, "name": line.author_name, "text": line.text, "at": line.at}
+        for line in earlier
+    ]

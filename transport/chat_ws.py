@@ -76,6 +76,8 @@ async def _push(
             if event.type == "closed":
                 return CLOSE_NORMAL, "session closed"
         if not events:
+            if sessions.is_closed(session_id):  # its `closed` event is behind `after`
+                return CLOSE_NORMAL, "session closed"
             with sessions.domain_errors(), trio.move_on_after(idle_close_s) as idle:
                 await sessions.domain.wait_events(session_id, last)
             if idle.cancelled_caught:
