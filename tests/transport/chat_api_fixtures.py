@@ -237,3 +237,41 @@ async def serving(
         async with httpx.AsyncClient(transport=transport, base_url="http://chat.test") as client:
             yield Chat(domain, slack, sink, app, client, draining, components)
         nursery.cancel_scope.cancel()
+
+
+class CuttableProxy:
+    """A TCP proxy in front of a server; `cut()` drops every connection like a lost network."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target_port = target_port
+        self._scopes: list[trio.CancelScope] = []
+        self.port = 0
+
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        self.port = listeners[0].socket.getsockname()[1]
+        task_status.started(self.port)
+        await trio.serve_listeners(self._handle, listeners)
+
+    def cut(self) -> None:
+        for scope in self._scopes:
+            scope.cancel()
+        self._scopes.clear()
+
+    async def _handle(self, client: trio.SocketStream) -> None:
+        with trio.CancelScope() as scope:
+            self._scopes.append(scope)
+            upstream = await trio.open_tcp_stream("127.0.0.1", self._target_port)
+            async with client, upstream, trio.open_nursery() as nursery:
+                nursery.start_soon(_pipe, client, upstream, nursery.cancel_scope)
+                nursery.start_soon(_pipe, upstream, client, nursery.cancel_scope)
+        # Leaving the `async with` closes both sockets without any WebSocket closing handshake.
+
+
+async def _pipe(source: trio.SocketStream, sink: trio.SocketStream, done: trio.CancelScope) -> None:
+    try:
+        async for chunk in source:
+            await sink.send_all(chunk)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    done.cancel()
