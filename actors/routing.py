@@ -210,28 +210,39 @@ def _hold(state: DispatchState, agent_id: str, escalation_id: str) -> DispatchSt
     return state.with_agent(replace(state.agents[agent_id], holder=escalation_id, offering=False))
 
 
-def _serve(state: DispatchState, now: float) -> tuple[DispatchState, list[DispatchEffect]]:
+def _serve(
+    state: DispatchState, now: float, *, lost_room: bool
+) -> tuple[DispatchState, list[DispatchEffect]]:
     """Re-examine the queue after the view changed: hand free agents to the first waiting
-    escalations that may have them; exhaust those left with no eligible agent at all.
+    escalations that may have them; when an agent lost room (went away, filled up), exhaust the
+    waiting escalations left with no eligible agent at all.
 
-    Costs one pass over the agents plus, per waiting escalation, its excluded set and the free
-    agents (usually none or one), so a long queue stays cheap.
+    Costs one pass over the agents plus, per waiting escalation examined, its excluded set and
+    the free agents (usually none or one); without a lost agent the walk stops once no agent is
+    free, so a long queue stays cheap.
     """
     if not state.waiting:
         return state, []
     rules = state.rules
     free = [a for a in state.agents.values() if is_available(a, rules)]
+    if not free and not lost_room:
+        return state, []
     with_room = {a.agent_id for a in state.agents.values() if has_room(a, rules)}
     effects: list[DispatchEffect] = []
     kept: list[Waiting] = []
-    for want in state.waiting:
+    for at, want in enumerate(state.waiting):
+        if not free and not lost_room:
+            kept.extend(state.waiting[at:])
+            break
         candidates = [a for a in free if a.agent_id not in want.excluded]
         if candidates:
             best = min(candidates, key=chain_key)
             free.remove(best)
             state = _hold(state, best.agent_id, want.escalation_id)
             effects.append(Assign(want.escalation_id, best.agent_id, now - want.queued_at))
-        elif len(with_room) > len(with_room & want.excluded):
+        elif len(with_room) > len(want.excluded) or len(with_room) > sum(
+            1 for agent_id in want.excluded if agent_id in with_room
+        ):
             kept.append(want)
         else:
             reason: ExhaustReason = "all_tried" if with_room else "nobody_available"
@@ -264,7 +275,7 @@ def dispatch(
             if agent is None or agent.holder != escalation_id:
                 return state, []
             agent = replace(agent, holder=None, offering=False, active=agent.active and active)
-            return _serve(state.with_agent(agent), now)
+            return _serve(state.with_agent(agent), now, lost_room=not active)
         case OfferStarted(escalation_id, _, agent_id):
             agent = agents.get(agent_id)
             if agent is None or agent.holder != escalation_id:
@@ -279,18 +290,20 @@ def dispatch(
                 agent = replace(agent, holder=None, offering=False, idle_since=now, load=load)
             else:
                 agent = replace(agent, load=load)
-            return _serve(state.with_agent(agent), now)
+            full = load >= state.rules.max_chats_per_agent
+            return _serve(state.with_agent(agent), now, lost_room=full)
         case TakeoverFinished(agent_id, _, _):
             agent = agents.get(agent_id)
             if agent is None:
                 return state, []
-            return _serve(state.with_agent(replace(agent, load=max(0, agent.load - 1))), now)
+            agent = replace(agent, load=max(0, agent.load - 1))
+            return _serve(state.with_agent(agent), now, lost_room=False)
         case PresenceChanged(agent_id, active):
             agent = agents.get(agent_id)
             if agent is None or agent.active == active:
                 return state, []
             state = state.with_agent(replace(agent, active=active))
-            state, effects = _serve(state, now)
+            state, effects = _serve(state, now, lost_room=not active)
             if not active and agent.holder is not None:
                 effects.insert(0, WithdrawFrom(agent.holder, agent_id))
             return state, effects

@@ -8,6 +8,7 @@ requests (presence, profiles, rooms) and records everything; tests drive the inb
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ class FakeSlack:
         self.send: trio.MemorySendChannel[SlackCommand]
         self.send, self._receive = trio.open_memory_channel[SlackCommand](10_000)
         self.commands: list[tuple[float, SlackCommand]] = []
+        self._by_type: defaultdict[type, list[SlackCommand]] = defaultdict(list)
         self.present: dict[str, bool] = {}
         self.hold_rooms = False
         self._held: list[OpenRoom] = []
@@ -73,11 +75,13 @@ class FakeSlack:
         self._cursor: dict[type, int] = {}
         self._room_numbers = itertools.count(1)
         self._names: set[str] = set()
+        self.rooms: dict[str, RoomOpened] = {}  # by takeover id
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         async for command in self._receive:
             self.commands.append((trio.current_time(), command))
+            self._by_type[type(command)].append(command)
             match command:
                 case ConfirmPresence(agent_id, reply):
                     reply.send(self.present.get(agent_id, True))
@@ -103,7 +107,9 @@ class FakeSlack:
                 break
             name = f"{base}-{n}"
         self._names.add(name)
-        command.reply.send(RoomOpened(f"C{next(self._room_numbers):04d}", name))
+        room = RoomOpened(f"C{next(self._room_numbers):04d}", name)
+        self.rooms[command.takeover_id] = room
+        command.reply.send(room)
 
     def release_rooms(self) -> None:
         held, self._held = self._held, []
@@ -113,7 +119,7 @@ class FakeSlack:
     # --- reading what the domain sent -----------------------------------------------------
 
     def of(self, kind: type[C]) -> list[C]:
-        return [c for _, c in self.commands if isinstance(c, kind)]
+        return list(self._by_type[kind])  # type: ignore[arg-type]
 
     def timed(self, kind: type[C]) -> list[tuple[float, C]]:
         return [(t, c) for t, c in self.commands if isinstance(c, kind)]
@@ -122,10 +128,10 @@ class FakeSlack:
         """The next command of `kind` not yet returned by `next`, waiting for it."""
         while True:
             seen = self._cursor.get(kind, 0)
-            found = self.of(kind)
+            found = self._by_type[kind]
             if len(found) > seen:
                 self._cursor[kind] = seen + 1
-                return found[seen]
+                return found[seen]  # type: ignore[return-value]
             await self._changed.wait()
 
     async def next_offer(self) -> OfferView:
