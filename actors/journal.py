@@ -74,7 +74,12 @@ log = structlog.get_logger("journal")
 
 @dataclass(frozen=True, slots=True)
 class JournalStatistics:
-    """Counters since the actor started; `fsyncs` counts data fsyncs only (not directory ones)."""
+    """Counters since the actor started.
+
+    `queued` counts records appended but not yet durable (the batch being written included);
+    `fsyncs` counts data fsyncs only, not the directory fsyncs of new files; `mean_batch` and
+    `max_batch` are in records per write.
+    """
 
     appended: int
     durable: int
@@ -281,7 +286,8 @@ class JournalActor:
                 raise JournalFailed(f"cannot write snapshot {path.name}: {e}") from e
             self._snapshot_lsn = max(self._snapshot_lsn, covers)
             self._snapshots_written += 1
-            if self._next_lsn - 1 - self._snapshot_lsn < self._snapshot_every:
+            caught_up = self._next_lsn - 1 - self._snapshot_lsn < self._snapshot_every
+            if caught_up and self._snapshot_due.is_set():  # never strand a waiter on an old Event
                 self._snapshot_due = trio.Event()
         log.info("journal_snapshot_written", lsn=covers, bytes=len(frame), removed=removed)
         return covers

@@ -116,8 +116,8 @@ class SegmentWriter:
 
     @property
     def segment_count(self) -> int:
-        with self._lock:
-            return len(self._segments)
+        """Read by the event loop: no lock, since a write holds it for a whole fsync."""
+        return len(self._segments)
 
     def write(self, data: bytes, first_lsn: int, *, sync: bool) -> None:
         """Append `data` (frames from `first_lsn` on) to the current segment; fsync if `sync`."""
