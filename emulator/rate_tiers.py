@@ -47,6 +47,7 @@ METHOD_TIERS: dict[str, int | None] = {
 
 POST_MESSAGE_PER_SECOND = 1.0
 POST_MESSAGE_BURST = 5
+_EPSILON = 1e-9  # refills are sums of small floats
 
 
 @dataclass(slots=True)
@@ -81,7 +82,7 @@ class RateLimiter:
             bucket = self._buckets[key] = _Bucket(capacity, now)
         bucket.tokens = min(capacity, bucket.tokens + (now - bucket.stamp) * rate)
         bucket.stamp = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
+        if bucket.tokens >= 1.0 - _EPSILON:
+            bucket.tokens = max(0.0, bucket.tokens - 1.0)
             return None
-        return max(1, math.ceil((1.0 - bucket.tokens) / rate))
+        return max(1, math.ceil((1.0 - bucket.tokens) / rate - _EPSILON))
