@@ -33,13 +33,17 @@ import trio
 
 from transport.slack_backoff import RandomSource
 from transport.slack_errors import (
-    SlackApiError,
-    SlackConnectionError,
-    SlackError,
     SlackFatalDisconnect,
 )
 from transport.slack_web import SlackWebClient
-from transport.slack_ws import Link, WsLinks, WsPolicy, WsStatistics
+from transport.slack_ws import (
+    FATAL_AUTH_ERRORS,
+    Link,
+    WsLinks,
+    WsPolicy,
+    WsStatistics,
+    open_link_url,
+)
 
 __all__ = [
     "FATAL_AUTH_ERRORS",
@@ -55,21 +59,6 @@ EnvelopeKind = Literal["events_api", "interactive", "slash_commands"]
 _KINDS: frozenset[str] = frozenset({"events_api", "interactive", "slash_commands"})
 _REFRESH_REASONS = frozenset({"warning", "refresh_requested"})
 ACK_TIMEOUT_S = 2.0
-
-FATAL_AUTH_ERRORS = frozenset(
-    {
-        "invalid_auth",
-        "not_authed",
-        "token_revoked",
-        "token_expired",
-        "account_inactive",
-        "not_allowed_token_type",
-        "missing_scope",
-        "no_permission",
-        "team_access_not_granted",
-    }
-)
-"""Web API errors that no reconnect can fix: the token or the app must change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,18 +164,8 @@ class SocketModeClient:
     # LinkHooks
 
     async def open_url(self) -> str:
-        try:
-            answer = await self._web.call("apps.connections.open")
-        except SlackApiError as e:
-            if e.error_code in FATAL_AUTH_ERRORS:
-                raise SlackFatalDisconnect(e.error_code) from None
-            raise SlackConnectionError(f"apps.connections.open: {e.error_code}") from None
-        except SlackError as e:
-            raise SlackConnectionError(f"apps.connections.open: {e}") from None
-        url = answer.get("url")
-        if not isinstance(url, str) or not url.startswith(("wss://", "ws://")):
-            raise SlackConnectionError("apps.connections.open answered no WebSocket URL")
-        return url
+        answer = await open_link_url(self._web, "apps.connections.open")
+        return str(answer["url"])
 
     async def on_hello(self, link: Link, hello: dict[str, Any]) -> None:
         _log.info("socket_mode_hello", number=link.number, connections=hello.get("num_connections"))

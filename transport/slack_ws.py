@@ -21,16 +21,32 @@ from __future__ import annotations
 import json
 import random as _random
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 import trio
 import trio_websocket
 
 from transport.slack_backoff import Backoff, RandomSource
-from transport.slack_errors import SlackConnectionError, SlackFatalDisconnect
+from transport.slack_errors import (
+    SlackApiError,
+    SlackConnectionError,
+    SlackError,
+    SlackFatalDisconnect,
+)
 
-__all__ = ["Link", "LinkHooks", "WsLinks", "WsPolicy", "WsStatistics"]
+if TYPE_CHECKING:
+    from transport.slack_web import SlackWebClient
+
+__all__ = [
+    "FATAL_AUTH_ERRORS",
+    "Link",
+    "LinkHooks",
+    "WsLinks",
+    "WsPolicy",
+    "WsStatistics",
+    "open_link_url",
+]
 
 _log = structlog.get_logger("transport.slack_ws")
 
@@ -41,6 +57,41 @@ _WS_ERRORS = (
     trio.BrokenResourceError,
     trio.ClosedResourceError,
 )
+
+
+FATAL_AUTH_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "not_allowed_token_type",
+        "missing_scope",
+        "no_permission",
+        "team_access_not_granted",
+    }
+)
+"""Web API errors no reconnect can fix: the token or the app's configuration must change."""
+
+
+async def open_link_url(web: SlackWebClient, method: str, **params: Any) -> dict[str, Any]:
+    """Call apps.connections.open / rtm.connect; the answer, whose ``url`` is a ws(s) URL.
+
+    Raises `SlackFatalDisconnect` for token problems, `SlackConnectionError` for anything else.
+    """
+    try:
+        answer = await web.call(method, **params)
+    except SlackApiError as e:
+        if e.error_code in FATAL_AUTH_ERRORS:
+            raise SlackFatalDisconnect(e.error_code) from None
+        raise SlackConnectionError(f"{method}: {e.error_code}") from None
+    except SlackError as e:
+        raise SlackConnectionError(f"{method}: {e}") from None
+    url = answer.get("url")
+    if not isinstance(url, str) or not url.startswith(("wss://", "ws://")):
+        raise SlackConnectionError(f"{method} answered no WebSocket URL")
+    return answer
 
 
 @dataclass(frozen=True, slots=True)
