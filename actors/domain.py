@@ -29,7 +29,7 @@ from actors.agent import AgentActor
 from actors.bot import Bot
 from actors.context import CustomerRecord, DomainContext, new_id
 from actors.dispatcher import Dispatcher
-from actors.errors import InvalidInput, SessionClosed, UnknownSession
+from actors.errors import DomainStopped, InvalidInput, SessionClosed, UnknownSession
 from actors.facts import FactSink, SessionStarted
 from actors.messages import CloseSession, CustomerEvent, CustomerSays, SessionOpened
 from actors.ports import (
@@ -166,7 +166,10 @@ class Domain:
         await ctx.sink.record(fact)
         ctx.sessions[session_id] = session
         ctx.open_sessions += 1
-        await nursery.start(partial(contained, session, name="session"))
+        try:
+            await nursery.start(partial(contained, session, name="session"))
+        except RuntimeError:  # the nursery is closing: the domain is shutting down
+            raise DomainStopped("the domain is shutting down") from None
         _log.info("session_opened", session=session_id, customer=customer_id)
         return SessionOpened(session_id, customer_id, token)
 

@@ -21,64 +21,59 @@ from functools import partial
 from typing import assert_never
 
 import structlog
-import trio
 
 from actors.bot import BotAnswer, HandOff
 from actors.context import CustomerRecord, DomainContext, new_id
 from actors.errors import SessionClosed
 from actors.escalation import EscalationActor
 from actors.facts import (
-    AgentMessaged,
     BotReplied,
     CustomerMessaged,
     EscalationEnded,
     EscalationStarted,
     EscalationTrigger,
     SessionEnded,
-    TakeoverEnded,
-    TakeoverEndedBy,
-    TakeoverStarted,
 )
 from actors.messages import (
-    AgentResponded,
     CancelEscalation,
     CloseSession,
     CustomerSays,
     EscalationFinished,
     EventType,
     SessionMsg,
-    TakeoverFinished,
     TakeoverReady,
 )
 from actors.ports import (
     AgentProfile,
-    CloseRoom,
     EndTakeoverRequested,
     RelayToRoom,
-    ResolveOffer,
     RoomMessagePosted,
-    RoomOpened,
     TranscriptLine,
 )
 from actors.runtime import Actor, ActorError, contained, tell, tell_nowait
 from actors.session_events import EventLog
+from actors.session_takeover import (
+    BOT_ID,
+    BOT_NAME,
+    agent_line,
+    end_takeover,
+    start_takeover,
+    takeover_ready,
+)
 from actors.stats import EscalationStats
-from actors.takeover import Takeover, open_room
+from actors.takeover import Takeover
 
-__all__ = ["CUSTOMER_LEFT_NOTE", "SessionActor"]
+__all__ = ["SessionActor"]
 
 _log = structlog.get_logger("actors.session")
 
-CUSTOMER_LEFT_NOTE = "The customer closed the chat. This room is archived."
-BOT_ID = "bot"
-BOT_NAME = "Bot"
 MAILBOX = 16
 
 
 class SessionActor(Actor[SessionMsg]):
     __slots__ = (
-        "_ctx",
         "closed",
+        "ctx",
         "customer",
         "escalation_id",
         "events",
@@ -92,7 +87,7 @@ class SessionActor(Actor[SessionMsg]):
         self, ctx: DomainContext, session_id: str, customer: CustomerRecord, token_digest: str
     ) -> None:
         super().__init__(MAILBOX)
-        self._ctx = ctx
+        self.ctx = ctx
         self.session_id = session_id
         self.customer = customer
         self.token_digest = token_digest
@@ -111,8 +106,8 @@ class SessionActor(Actor[SessionMsg]):
         return "searching" if self.escalation_id else "bot"
 
     async def on_start(self) -> None:
-        if self._ctx.greeting:
-            await self._bot_says(self._ctx.greeting, "bot_message")
+        if self.ctx.greeting:
+            await self.bot_says(self.ctx.greeting, "bot_message")
 
     async def handle(self, message: SessionMsg) -> None:
         match message:
@@ -130,16 +125,16 @@ class SessionActor(Actor[SessionMsg]):
             case EscalationFinished():
                 await self._escalation_finished(message)
             case TakeoverReady(takeover_id, room, profile):
-                await self._takeover_ready(takeover_id, room, profile)
+                await takeover_ready(self, takeover_id, room, profile)
             case RoomMessagePosted():
-                await self._agent_line(message)
+                await agent_line(self, message)
             case EndTakeoverRequested(room_id, user_id):
                 tk = self.takeover
                 if tk is None or tk.room_id != room_id:
                     _log.info("end_takeover_for_other_room", session=self.session_id, room=room_id)
                     return
                 _log.info("takeover_end_requested", session=self.session_id, user=user_id)
-                await self._end_takeover(tk, by="agent")
+                await end_takeover(self, tk, by="agent")
             case _:
                 assert_never(message)
         if self.closed and self.escalation_id is None and self.takeover is None:
@@ -147,13 +142,13 @@ class SessionActor(Actor[SessionMsg]):
 
     # --- customer side ------------------------------------------------------------------------
 
-    def _emit(
+    def emit(
         self, kind: EventType, text: str | None, at: float, agent: AgentProfile | None = None
     ) -> int:
         return self.events.append(kind, text, agent, at)
 
     async def _customer_line(self, text: str) -> tuple[int, TranscriptLine]:
-        ctx, at = self._ctx, self._ctx.wall_clock()
+        ctx, at = self.ctx, self.ctx.wall_clock()
         seq = self.events.next_seq
         await ctx.sink.record(
             CustomerMessaged(self.session_id, self.customer.customer_id, seq, text, at)
@@ -162,21 +157,21 @@ class SessionActor(Actor[SessionMsg]):
             "customer", self.customer.customer_id, self.customer.display_name, text, at
         )
         self.customer.lines.append(line)
-        self._emit("customer_message", text, at)
+        self.emit("customer_message", text, at)
         return seq, line
 
-    async def _bot_says(self, text: str, kind: EventType) -> None:
+    async def bot_says(self, text: str, kind: EventType) -> None:
         assert kind in ("bot_message", "searching", "no_agent_available")
-        ctx, at = self._ctx, self._ctx.wall_clock()
+        ctx, at = self.ctx, self.ctx.wall_clock()
         seq = self.events.next_seq
         await ctx.sink.record(
             BotReplied(self.session_id, self.customer.customer_id, seq, kind, text, at)
         )
         self.customer.lines.append(TranscriptLine("bot", BOT_ID, BOT_NAME, text, at))
-        self._emit(kind, text, at)
+        self.emit(kind, text, at)
 
     async def _after_customer_line(self, text: str, line: TranscriptLine) -> None:
-        ctx = self._ctx
+        ctx = self.ctx
         tk = self.takeover
         if tk is not None:
             if tk.room_id is None:
@@ -187,7 +182,7 @@ class SessionActor(Actor[SessionMsg]):
         if self.escalation_id is not None:
             if not self.still_looking_sent:
                 self.still_looking_sent = True
-                await self._bot_says(ctx.texts.still_looking_text, "bot_message")
+                await self.bot_says(ctx.texts.still_looking_text, "bot_message")
             return
         answer = ctx.bot.reply(text)
         match answer:
@@ -197,12 +192,12 @@ class SessionActor(Actor[SessionMsg]):
                 if confidence < ctx.texts.confidence_threshold:
                     await self._escalate("low_confidence")
                 else:
-                    await self._bot_says(reply_text, "bot_message")
+                    await self.bot_says(reply_text, "bot_message")
 
     # --- escalation ---------------------------------------------------------------------------
 
     async def _escalate(self, trigger: EscalationTrigger) -> None:
-        ctx = self._ctx
+        ctx = self.ctx
         eid = new_id("e")
         at = ctx.wall_clock()
         await ctx.sink.record(
@@ -216,11 +211,11 @@ class SessionActor(Actor[SessionMsg]):
                 EscalationStats(eid, self.session_id, "closed", "closed_hours", None, (), 0.0)
             )
             _log.info("escalation_closed_hours", session=self.session_id, escalation=eid)
-            await self._bot_says(ctx.texts.closed_text, "no_agent_available")
+            await self.bot_says(ctx.texts.closed_text, "no_agent_available")
             return
         self.escalation_id = eid
         self.still_looking_sent = False
-        await self._bot_says(ctx.texts.searching_text, "searching")
+        await self.bot_says(ctx.texts.searching_text, "searching")
         escalation = EscalationActor(
             ctx,
             escalation_id=eid,
@@ -237,155 +232,21 @@ class SessionActor(Actor[SessionMsg]):
             _log.warning("unknown_escalation_finished", escalation=done.escalation_id)
             return
         self.escalation_id = None
-        ctx = self._ctx
+        ctx = self.ctx
         match done.outcome:
             case "accepted":
                 assert done.agent_id is not None and done.offer_id is not None
-                tk = Takeover(
-                    new_id("t"),
-                    done.escalation_id,
-                    done.agent_id,
-                    done.offer_id,
-                    trio.current_time(),
-                )
-                self.takeover = tk
-                if self.closed:  # the customer left while the agent accepted: no room
-                    await self._record_takeover(tk, None, None)
-                    await self._end_takeover(tk, by="customer")
-                    return
-                ctx.spawner().start_soon(
-                    open_room,
-                    ctx,
-                    self.mailbox,
-                    tk.takeover_id,
-                    tk.agent_id,
-                    self.customer.customer_id,
-                    self.customer.display_name,
-                    tuple(self.customer.lines),
-                )
+                await start_takeover(self, done.escalation_id, done.agent_id, done.offer_id)
             case "exhausted":
                 if not self.closed:
-                    await self._bot_says(ctx.texts.no_agent_text, "no_agent_available")
+                    await self.bot_says(ctx.texts.no_agent_text, "no_agent_available")
             case "cancelled" | "closed":
                 pass
-
-    # --- takeover -----------------------------------------------------------------------------
-
-    async def _takeover_ready(
-        self, takeover_id: str, room: RoomOpened | None, profile: AgentProfile
-    ) -> None:
-        ctx, tk = self._ctx, self.takeover
-        if tk is None or tk.takeover_id != takeover_id:
-            _log.warning("unknown_takeover_ready", takeover=takeover_id)
-            return
-        tk.profile = profile
-        at = await self._record_takeover(
-            tk, room, self.events.next_seq if room and not self.closed else None
-        )
-        if room is None:
-            await self._end_takeover(tk, by="failed")
-            if not self.closed:
-                await self._bot_says(ctx.texts.no_agent_text, "no_agent_available")
-            return
-        tk.room_id, tk.room_name = room.room_id, room.room_name
-        if self.closed:
-            await self._end_takeover(tk, by="customer")
-            return
-        ctx.rooms[room.room_id] = self
-        self._emit("agent_joined", None, at, profile)
-        _log.info(
-            "takeover_started",
-            session=self.session_id,
-            takeover=tk.takeover_id,
-            room=room.room_name,
-        )
-        pending, tk.pending = tk.pending, []
-        for line in pending:
-            await tell(ctx.slack, RelayToRoom(tk.takeover_id, room.room_id, line))
-
-    async def _record_takeover(
-        self, tk: Takeover, room: RoomOpened | None, seq: int | None
-    ) -> float:
-        """Record the takeover's start and resolve the accepted offer's DM (with its room)."""
-        ctx, at = self._ctx, self._ctx.wall_clock()
-        room_id, room_name = (room.room_id, room.room_name) if room else (None, None)
-        await ctx.sink.record(
-            TakeoverStarted(
-                tk.takeover_id,
-                tk.escalation_id,
-                self.session_id,
-                self.customer.customer_id,
-                tk.profile,
-                room_id,
-                room_name,
-                seq,
-                at,
-            )
-        )
-        await tell(ctx.slack, ResolveOffer(tk.offer_id, tk.agent_id, "accepted", room_name))
-        return at
-
-    async def _agent_line(self, posted: RoomMessagePosted) -> None:
-        ctx, tk = self._ctx, self.takeover
-        if tk is None or tk.room_id != posted.room_id:
-            _log.info("room_message_for_other_room", session=self.session_id, room=posted.room_id)
-            return
-        if posted.message_id in tk.seen:
-            _log.info("room_message_duplicate", session=self.session_id, message=posted.message_id)
-            return
-        tk.seen.append(posted.message_id)
-        if posted.user_id == tk.agent_id:
-            profile = tk.profile
-        else:
-            profile = AgentProfile(posted.user_id, posted.user_id)
-        at, seq = ctx.wall_clock(), self.events.next_seq
-        await ctx.sink.record(
-            AgentMessaged(
-                tk.takeover_id,
-                self.session_id,
-                self.customer.customer_id,
-                posted.user_id,
-                posted.message_id,
-                seq,
-                posted.text,
-                at,
-            )
-        )
-        name = profile.display_name or profile.real_name or profile.id
-        self.customer.lines.append(TranscriptLine("agent", posted.user_id, name, posted.text, at))
-        self._emit("agent_message", posted.text, at, profile)
-        if posted.user_id == tk.agent_id and not tk.responded:
-            tk.responded = True
-            box = ctx.agents.get(tk.agent_id)
-            if box is not None:
-                await tell(box, AgentResponded(tk.agent_id, trio.current_time() - tk.accepted_at))
-
-    async def _end_takeover(self, tk: Takeover, *, by: TakeoverEndedBy) -> None:
-        """End the takeover: tell the customer (agent ending), archive the room, free the agent."""
-        ctx = self._ctx
-        at = ctx.wall_clock()
-        told = by == "agent" and not self.closed
-        seq = self.events.next_seq if told else None
-        await ctx.sink.record(
-            TakeoverEnded(tk.takeover_id, self.session_id, tk.agent_id, by, seq, at)
-        )
-        if told:
-            text = ctx.texts.agent_left_text
-            self.customer.lines.append(TranscriptLine("bot", BOT_ID, BOT_NAME, text, at))
-            self._emit("agent_left", text, at, tk.profile)
-        if tk.room_id is not None:
-            note = CUSTOMER_LEFT_NOTE if by == "customer" else None
-            await tell(ctx.slack, CloseRoom(tk.takeover_id, tk.room_id, note))
-            ctx.rooms.pop(tk.room_id, None)
-        duration = trio.current_time() - tk.accepted_at
-        await tell(ctx.dispatcher, TakeoverFinished(tk.agent_id, tk.takeover_id, duration))
-        self.takeover = None
-        _log.info("takeover_ended", session=self.session_id, takeover=tk.takeover_id, by=by)
 
     # --- close --------------------------------------------------------------------------------
 
     async def _close(self) -> None:
-        ctx = self._ctx
+        ctx = self.ctx
         self.closed = True
         ctx.open_sessions -= 1
         if self.escalation_id is not None:
@@ -399,8 +260,8 @@ class SessionActor(Actor[SessionMsg]):
                     )
         tk = self.takeover
         if tk is not None and tk.room_id is not None:
-            await self._end_takeover(tk, by="customer")
+            await end_takeover(self, tk, by="customer")
         at, seq = ctx.wall_clock(), self.events.next_seq
         await ctx.sink.record(SessionEnded(self.session_id, seq, at))
-        self._emit("closed", None, at)
+        self.emit("closed", None, at)
         _log.info("session_closed", session=self.session_id)

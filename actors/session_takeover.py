@@ -1,0 +1,188 @@
+"""The takeover half of a session: room ready, relay from the room, and the end (design §2.6-§2.8).
+
+Owns the steps a `SessionActor` takes for its takeover (kept apart to keep modules small): it starts a
+takeover once an agent accepted, records it when the room is ready and relays the customer lines
+said meanwhile, turns room messages into the customer's `agent_message` events (once each, by
+Slack message id), and ends the takeover: the customer is told, the room archived (with a note
+when the customer left), the agent's load released.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+import trio
+
+from actors.context import new_id
+from actors.facts import AgentMessaged, TakeoverEnded, TakeoverEndedBy, TakeoverStarted
+from actors.messages import AgentResponded, TakeoverFinished
+from actors.ports import (
+    AgentProfile,
+    CloseRoom,
+    RelayToRoom,
+    ResolveOffer,
+    RoomMessagePosted,
+    RoomOpened,
+    TranscriptLine,
+)
+from actors.runtime import tell
+from actors.takeover import Takeover, open_room
+
+if TYPE_CHECKING:
+    from actors.session import SessionActor
+
+__all__ = [
+    "BOT_ID",
+    "BOT_NAME",
+    "CUSTOMER_LEFT_NOTE",
+    "agent_line",
+    "end_takeover",
+    "start_takeover",
+    "takeover_ready",
+]
+
+_log = structlog.get_logger("actors.session")
+
+CUSTOMER_LEFT_NOTE = "The customer closed the chat. This room is archived."
+BOT_ID = "bot"
+BOT_NAME = "Bot"
+
+
+async def start_takeover(
+    session: SessionActor, escalation_id: str, agent_id: str, offer_id: str
+) -> None:
+    """The agent accepted: open the room in the background (or end at once if the customer
+    already left)."""
+    ctx = session.ctx
+    tk = Takeover(new_id("t"), escalation_id, agent_id, offer_id, trio.current_time())
+    session.takeover = tk
+    if session.closed:  # the customer left while the agent accepted: no room
+        await record_takeover(session, tk, None, None)
+        await end_takeover(session, tk, by="customer")
+        return
+    ctx.spawner().start_soon(
+        open_room,
+        ctx,
+        session.mailbox,
+        tk.takeover_id,
+        tk.agent_id,
+        session.customer.customer_id,
+        session.customer.display_name,
+        tuple(session.customer.lines),
+    )
+
+
+async def takeover_ready(
+    session: SessionActor, takeover_id: str, room: RoomOpened | None, profile: AgentProfile
+) -> None:
+    ctx, tk = session.ctx, session.takeover
+    if tk is None or tk.takeover_id != takeover_id:
+        _log.warning("unknown_takeover_ready", takeover=takeover_id)
+        return
+    tk.profile = profile
+    at = await record_takeover(
+        session, tk, room, session.events.next_seq if room and not session.closed else None
+    )
+    if room is None:
+        await end_takeover(session, tk, by="failed")
+        if not session.closed:
+            await session.bot_says(ctx.texts.no_agent_text, "no_agent_available")
+        return
+    tk.room_id, tk.room_name = room.room_id, room.room_name
+    if session.closed:
+        await end_takeover(session, tk, by="customer")
+        return
+    ctx.rooms[room.room_id] = session
+    session.emit("agent_joined", None, at, profile)
+    _log.info(
+        "takeover_started",
+        session=session.session_id,
+        takeover=tk.takeover_id,
+        room=room.room_name,
+    )
+    pending, tk.pending = tk.pending, []
+    for line in pending:
+        await tell(ctx.slack, RelayToRoom(tk.takeover_id, room.room_id, line))
+
+
+async def record_takeover(
+    session: SessionActor, tk: Takeover, room: RoomOpened | None, seq: int | None
+) -> float:
+    """Record the takeover's start and resolve the accepted offer's DM (with its room)."""
+    ctx, at = session.ctx, session.ctx.wall_clock()
+    room_id, room_name = (room.room_id, room.room_name) if room else (None, None)
+    await ctx.sink.record(
+        TakeoverStarted(
+            tk.takeover_id,
+            tk.escalation_id,
+            session.session_id,
+            session.customer.customer_id,
+            tk.profile,
+            room_id,
+            room_name,
+            seq,
+            at,
+        )
+    )
+    await tell(ctx.slack, ResolveOffer(tk.offer_id, tk.agent_id, "accepted", room_name))
+    return at
+
+
+async def agent_line(session: SessionActor, posted: RoomMessagePosted) -> None:
+    ctx, tk = session.ctx, session.takeover
+    if tk is None or tk.room_id != posted.room_id:
+        _log.info("room_message_for_other_room", session=session.session_id, room=posted.room_id)
+        return
+    if posted.message_id in tk.seen:
+        _log.info("room_message_duplicate", session=session.session_id, message=posted.message_id)
+        return
+    tk.seen.append(posted.message_id)
+    if posted.user_id == tk.agent_id:
+        profile = tk.profile
+    else:
+        profile = AgentProfile(posted.user_id, posted.user_id)
+    at, seq = ctx.wall_clock(), session.events.next_seq
+    await ctx.sink.record(
+        AgentMessaged(
+            tk.takeover_id,
+            session.session_id,
+            session.customer.customer_id,
+            posted.user_id,
+            posted.message_id,
+            seq,
+            posted.text,
+            at,
+        )
+    )
+    name = profile.display_name or profile.real_name or profile.id
+    session.customer.lines.append(TranscriptLine("agent", posted.user_id, name, posted.text, at))
+    session.emit("agent_message", posted.text, at, profile)
+    if posted.user_id == tk.agent_id and not tk.responded:
+        tk.responded = True
+        box = ctx.agents.get(tk.agent_id)
+        if box is not None:
+            await tell(box, AgentResponded(tk.agent_id, trio.current_time() - tk.accepted_at))
+
+
+async def end_takeover(session: SessionActor, tk: Takeover, *, by: TakeoverEndedBy) -> None:
+    """End the takeover: tell the customer (agent ending), archive the room, free the agent."""
+    ctx = session.ctx
+    at = ctx.wall_clock()
+    told = by == "agent" and not session.closed
+    seq = session.events.next_seq if told else None
+    await ctx.sink.record(
+        TakeoverEnded(tk.takeover_id, session.session_id, tk.agent_id, by, seq, at)
+    )
+    if told:
+        text = ctx.texts.agent_left_text
+        session.customer.lines.append(TranscriptLine("bot", BOT_ID, BOT_NAME, text, at))
+        session.emit("agent_left", text, at, tk.profile)
+    if tk.room_id is not None:
+        note = CUSTOMER_LEFT_NOTE if by == "customer" else None
+        await tell(ctx.slack, CloseRoom(tk.takeover_id, tk.room_id, note))
+        ctx.rooms.pop(tk.room_id, None)
+    duration = trio.current_time() - tk.accepted_at
+    await tell(ctx.dispatcher, TakeoverFinished(tk.agent_id, tk.takeover_id, duration))
+    session.takeover = None
+    _log.info("takeover_ended", session=session.session_id, takeover=tk.takeover_id, by=by)
