@@ -131,6 +131,7 @@ class EmuRoutes:
             "bot_user_id": ws.bot.id,
             "team_id": ws.team_id,
             "app_id": ws.app_id,
+            "app_name": ws.app_name,
             "bot_id": ws.bot.bot_id,
             "verification_token": ws.verification_token,
             **dataclasses.asdict(self.targets),

@@ -8,8 +8,10 @@ Two ways to run an emulator:
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +19,15 @@ import httpx
 import pytest
 import trio
 from slack_sdk import WebClient
+from slack_sdk.socket_mode import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 
 from emulator import AgentSeed, Emulator, EmulatorConfig
+
+WAIT_S = 10  # hard cap on each wait for something from another thread
+# The builtin SocketModeClient notices a socket closed by the server on its next ping check.
+PING_INTERVAL_S = 0.5
 
 AGENTS = (
     AgentSeed("alice", "Alice Moreau", "Support lead"),
@@ -123,3 +132,34 @@ async def running(
     base_url = await nursery.start(emulator.run)
     async with httpx.AsyncClient() as http:
         yield InProcess(emulator, base_url, http)
+
+
+@contextmanager
+def socket_app(
+    emu: ThreadedEmulator, ack: Callable[[SocketModeRequest], bool] = lambda request: True
+) -> Iterator[tuple[SocketModeClient, queue.Queue[SocketModeRequest]]]:
+    """A SocketModeClient whose listener queues every request and acks those `ack` accepts."""
+    received: queue.Queue[SocketModeRequest] = queue.Queue()
+    client = SocketModeClient(
+        app_token=emu.emulator.credentials.app_token,
+        web_client=WebClient(base_url=emu.api_url),
+        ping_interval=PING_INTERVAL_S,
+    )
+
+    def listener(sm: SocketModeClient, request: SocketModeRequest) -> None:
+        if ack(request):
+            sm.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+        received.put(request)
+
+    client.socket_mode_request_listeners.append(listener)
+    client.connect()
+    try:
+        yield client, received
+    finally:
+        client.auto_reconnect_enabled = False
+        emu.emu("POST", "/_emu/faults", json={"drop_sockets": "socket_mode"})
+        client.close()
+
+
+def next_request(received: queue.Queue[SocketModeRequest]) -> SocketModeRequest:
+    return received.get(timeout=WAIT_S)

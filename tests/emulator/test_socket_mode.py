@@ -13,7 +13,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from emulator import EmulatorConfig
-from tests.emulator.conftest import AGENTS, ThreadedEmulator
+from tests.emulator.conftest import AGENTS, WAIT_S, ThreadedEmulator, next_request, socket_app
 
 OFFER = [
     {
@@ -30,45 +30,11 @@ OFFER = [
         ],
     }
 ]
-WAIT_S = 10  # hard cap on each wait for a delivery
-# The builtin client notices a socket closed by the server on its next ping check.
-PING_INTERVAL_S = 0.5
 
 
 @pytest.fixture
 def emulator_config() -> EmulatorConfig:
     return EmulatorConfig(agents=AGENTS, ack_timeout_s=1.0)
-
-
-@contextmanager
-def socket_app(
-    emu: ThreadedEmulator, ack: Callable[[SocketModeRequest], bool] = lambda request: True
-) -> Iterator[tuple[SocketModeClient, queue.Queue[SocketModeRequest]]]:
-    """A SocketModeClient whose listener queues every request and acks those `ack` accepts."""
-    received: queue.Queue[SocketModeRequest] = queue.Queue()
-    client = SocketModeClient(
-        app_token=emu.emulator.credentials.app_token,
-        web_client=WebClient(base_url=emu.api_url),
-        ping_interval=PING_INTERVAL_S,
-    )
-
-    def listener(sm: SocketModeClient, request: SocketModeRequest) -> None:
-        if ack(request):
-            sm.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
-        received.put(request)
-
-    client.socket_mode_request_listeners.append(listener)
-    client.connect()
-    try:
-        yield client, received
-    finally:
-        client.auto_reconnect_enabled = False
-        emu.emu("POST", "/_emu/faults", json={"drop_sockets": "socket_mode"})
-        client.close()
-
-
-def next_request(received: queue.Queue[SocketModeRequest]) -> SocketModeRequest:
-    return received.get(timeout=WAIT_S)
 
 
 def test_app_receives_clicks_commands_and_messages(emulator_thread: ThreadedEmulator) -> None:
