@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import pytest
 from slack_sdk import WebClient
