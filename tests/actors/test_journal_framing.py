@@ -8,7 +8,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.journal import RecordInvalid
@@ -42,6 +42,7 @@ def _body(lsn: int, record: dict[str, Any]) -> dict[str, Any]:
     return {"v": 1, "lsn": lsn, **record}
 
 
+@settings(max_examples=60, deadline=None)
 @given(st.lists(_records, min_size=1, max_size=8), st.integers(min_value=1, max_value=2**40))
 def test_records_round_trip_through_frames(records: list[dict[str, Any]], first: int) -> None:
     raw = b"".join(encode_record(first + i, r) for i, r in enumerate(records))

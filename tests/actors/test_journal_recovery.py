@@ -33,7 +33,7 @@ async def _recover(path: Path, **options: Any) -> Recovery:
 
 
 async def _write(path: Path, records: list[dict[str, Any]], **options: Any) -> None:
-    journal = JournalActor(path, **options)
+    journal = JournalActor(path, fsync="off", **options)  # what is on disk matters, not when
     async with trio.open_nursery() as nursery:
         await nursery.start(journal.run)
         for record in records:
@@ -193,6 +193,32 @@ async def test_a_missing_segment_is_reported_as_missing_records(tmp_path: Path) 
     with pytest.raises(JournalCorrupt, match=r"records \d+\.\.\d+ are missing") as caught:
         await _recover(tmp_path)
     assert caught.value.path == str(segments[2])
+    first_missing, after = int(segments[1].name[8:28]), int(segments[2].name[8:28])
+    repaired = await _recover(tmp_path, repair=True)
+    assert repaired.report.lost_lsns == ((first_missing, after - 1),)
+    assert [e.lsn for e in repaired.records] == [
+        n for n in range(1, 41) if not first_missing <= n < after
+    ]
+    again = await _recover(tmp_path)  # the hole is now known: a clean start
+    assert again.report.lost_lsns == () and again.records == repaired.records
+
+
+async def test_damage_the_snapshot_covers_does_not_stop_startup(tmp_path: Path) -> None:
+    journal = JournalActor(tmp_path, fsync="off", segment_bytes=300)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(journal.run)
+        for record in _records(40):
+            await journal.append(record)
+        await journal.snapshot({"upto": 40})
+        await journal.append(_records(1, start=40)[0])
+        nursery.cancel_scope.cancel()
+    first = _segments(tmp_path)[0]
+    raw = bytearray(first.read_bytes())
+    raw[_offsets(bytes(raw))[1] + 10] ^= 0x01
+    first.write_bytes(bytes(raw))
+    recovery = await _recover(tmp_path)
+    assert recovery.snapshot == {"upto": 40}
+    assert [e.lsn for e in recovery.records] == [41]
 
 
 async def test_segments_roll_at_the_size_limit_and_sort_by_first_lsn(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ async def test_snapshot_plus_replay_equals_replay_from_the_start(tmp_path: Path,
     with_snapshots, plain = tmp_path / "snap", tmp_path / "plain"
     points = set(rng.sample(range(300), 4))
     for path, snapshot_at in ((with_snapshots, points), (plain, set())):
-        journal = JournalActor(path, segment_bytes=1_000)
+        journal = JournalActor(path, fsync="off", segment_bytes=1_000)
         state: dict[str, Any] = {}
         async with trio.open_nursery() as nursery:
             await nursery.start(journal.run)
@@ -69,7 +69,7 @@ async def test_snapshot_plus_replay_equals_replay_from_the_start(tmp_path: Path,
 
 
 async def test_old_segments_and_snapshots_are_removed_once_covered(tmp_path: Path) -> None:
-    journal = JournalActor(tmp_path, segment_bytes=300)
+    journal = JournalActor(tmp_path, fsync="off", segment_bytes=300)
     state: dict[str, Any] = {}
     rng = random.Random(7)
     async with trio.open_nursery() as nursery:
@@ -94,7 +94,7 @@ async def test_old_segments_and_snapshots_are_removed_once_covered(tmp_path: Pat
 
 
 async def test_a_damaged_snapshot_falls_back_to_the_previous_one(tmp_path: Path) -> None:
-    journal = JournalActor(tmp_path, segment_bytes=300)
+    journal = JournalActor(tmp_path, fsync="off", segment_bytes=300)
     state: dict[str, Any] = {}
     rng = random.Random(9)
     async with trio.open_nursery() as nursery:
