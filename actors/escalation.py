@@ -191,6 +191,10 @@ class EscalationActor(Actor[EscalationMsg]):
     async def _make_offer(self, offer_id: str, agent_id: str, deadline: float) -> None:
         ctx, eid, customer = self._ctx, self.state.escalation_id, self._who.customer
         ctx.offers[offer_id] = self
+        # the deadline runs first: whatever fails below, the offer still ends and the chain goes on
+        self._timer = trio.CancelScope(deadline=deadline)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._deadline, self._timer, offer_id)
         at = ctx.wall_clock()
         expires_at = at + max(0.0, deadline - trio.current_time())
         await ctx.sink.record(OfferMade(offer_id, eid, agent_id, at, expires_at))
@@ -206,9 +210,6 @@ class EscalationActor(Actor[EscalationMsg]):
             expires_at=expires_at,
         )
         await tell(ctx.slack, PostOffer(view))
-        self._timer = trio.CancelScope(deadline=deadline)
-        assert self._nursery is not None
-        self._nursery.start_soon(self._deadline, self._timer, offer_id)
         _log.info("offer_made", escalation=eid, offer=offer_id, agent=agent_id)
 
     async def _deadline(self, scope: trio.CancelScope, offer_id: str) -> None:
@@ -224,8 +225,9 @@ class EscalationActor(Actor[EscalationMsg]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        await ctx.sink.record(OfferEnded(offer_id, eid, agent_id, outcome, ctx.wall_clock()))
+        # the routing view first: the agent is free (or their load counted) whatever comes next
         await tell(ctx.dispatcher, OfferFinished(eid, offer_id, agent_id, outcome, after_s))
+        await ctx.sink.record(OfferEnded(offer_id, eid, agent_id, outcome, ctx.wall_clock()))
         if outcome != "accepted":  # an accepted DM is resolved with its room, by the session
             await tell(ctx.slack, ResolveOffer(offer_id, agent_id, outcome))
         _log.info(f"offer_{outcome}", escalation=eid, offer=offer_id, agent=agent_id)

@@ -49,9 +49,3 @@ class EventLog:
                 self._waiter = trio.Event()
             await self._waiter.wait()
         return events
-
-    def wake(self) -> None:
-        """Wake waiters without an event (the session closed)."""
-        if self._waiter is not None:
-            self._waiter.set()
-            self._waiter = None

@@ -156,3 +156,19 @@ async def test_every_offer_made_is_recorded_before_it_is_posted(
             offer.agent_id,
             offer.expires_at,
         )
+
+
+async def test_a_settings_reload_applies_to_the_next_offer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running() as h:
+        first_session = await h.customer()
+        await h.escalate(first_session)
+        first = await h.slack.next_offer()
+        h.domain.apply_settings(h.routing.model_copy(update={"offer_timeout_s": 10.0}), h.texts)
+        resolve = await h.slack.next(ResolveOffer)
+        assert (resolve.offer_id, trio.current_time()) == (first.offer_id, 45)  # made before
+        second = await h.slack.next_offer()
+        assert second.expires_at == EPOCH + 45 + 10
+        await h.slack.next(ResolveOffer)
+        assert trio.current_time() == 55
