@@ -176,16 +176,18 @@ class JournalActor:
                 await self._commit_next(abandon_on_cancel=False)
         finally:
             self._open = False
-            if self._failure is None:
-                with trio.move_on_after(self._grace, shield=True) as drain:
-                    while self._queue and self._failure is None:
-                        await self._commit_next(abandon_on_cancel=True)
-                abandoned = drain.cancelled_caught
-            if not abandoned:  # an abandoned thread may still be writing: leave the fd to the OS
-                self._writer.close()
-            self._stopped = True
-            self._committed.set()
-            log.info("journal_stopped", unflushed=len(self._queue), **self._stat_fields())
+            try:
+                if self._failure is None:
+                    with trio.move_on_after(self._grace, shield=True) as drain:
+                        while self._queue and self._failure is None:
+                            await self._commit_next(abandon_on_cancel=True)
+                    abandoned = drain.cancelled_caught
+            finally:
+                if not abandoned:  # an abandoned thread may still be writing: leave its fd be
+                    self._writer.close()
+                self._stopped = True
+                self._committed.set()
+                log.info("journal_stopped", unflushed=len(self._queue), **self._stat_fields())
 
     async def _commit_next(self, *, abandon_on_cancel: bool) -> None:
         assert self._writer is not None

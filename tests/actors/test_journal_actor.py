@@ -156,7 +156,8 @@ async def test_append_nowait_then_wait_durable(tmp_path: Path) -> None:
 
 
 async def test_cancellation_flushes_what_was_queued(tmp_path: Path) -> None:
-    journal = JournalActor(tmp_path)
+    seam = GatedFsync()
+    journal = JournalActor(tmp_path, fsync_fn=seam)
     outcomes: list[int] = []
 
     async def waiter(lsn: int) -> None:
@@ -165,13 +166,22 @@ async def test_cancellation_flushes_what_was_queued(tmp_path: Path) -> None:
 
     async with trio.open_nursery() as outer, trio.open_nursery() as nursery:
         await nursery.start(journal.run)
-        lsns = [journal.append_nowait({"type": "customer_message", "n": n}) for n in range(50)]
-        for lsn in lsns:
-            outer.start_soon(waiter, lsn)
-        await trio.testing.wait_all_tasks_blocked()
-        nursery.cancel_scope.cancel()
+        try:
+            lsns = [journal.append_nowait({"type": "customer_message", "n": 0})]
+            await seam.started.wait()  # the first record is being synced when the stop comes
+            lsns += [
+                journal.append_nowait({"type": "customer_message", "n": n}) for n in range(1, 50)
+            ]
+            for lsn in lsns:
+                outer.start_soon(waiter, lsn)
+            await trio.testing.wait_all_tasks_blocked()
+            assert journal.statistics().queued == 50
+            nursery.cancel_scope.cancel()
+        finally:
+            seam.gate.set()
     assert sorted(outcomes) == lsns
-    assert journal.statistics().last_durable_lsn == 50
+    stats = journal.statistics()
+    assert (stats.last_durable_lsn, stats.batches, stats.queued) == (50, 2, 0)
     with pytest.raises(JournalClosed):
         journal.append_nowait({"type": "customer_message"})
     assert [e.record["n"] for e in (await _recover(tmp_path)).records] == list(range(50))
@@ -244,15 +254,15 @@ async def test_lsns_continue_after_a_restart(tmp_path: Path) -> None:
 
 async def test_built_from_settings(tmp_path: Path) -> None:
     settings = JournalSettings(path=str(tmp_path / "j"), fsync="always", snapshot_every=100)
-    journal = JournalActor.from_settings(settings, fsync_fn=GatedFsync())
-    journal_fsync = JournalActor.from_settings(settings)
-    assert journal_fsync.statistics().last_lsn == 0
+    seam = GatedFsync()
+    seam.gate.set()
+    journal = JournalActor.from_settings(settings, fsync_fn=seam)
     async with trio.open_nursery() as nursery:
         await nursery.start(journal.run)
-        journal._fsync_fn.gate.set()  # type: ignore[attr-defined]
-        for _ in range(3):
-            await journal.append({"type": "x"})
-        assert journal.statistics().fsyncs == 3
+        async with trio.open_nursery() as writers:
+            for _ in range(3):
+                writers.start_soon(journal.append, {"type": "x"})
+        assert journal.statistics().fsyncs == seam.data_calls == 3  # "always": one per record
         nursery.cancel_scope.cancel()
     assert (tmp_path / "j").is_dir()
     with pytest.raises(ValueError, match="fsync"):
