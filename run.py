@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from actors.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from emulator import EmulatorConfig
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +52,25 @@ def _settings(path: str) -> Settings:
         raise SystemExit(2) from None
 
 
+def emulator_config(settings: Settings, *, port: int | None = None) -> EmulatorConfig:
+    """The emulator's own plain config from the settings (the emulator never sees `Settings`).
+
+    Tokens set under `slack:` are used by the emulator too, so a daemon configured for real Slack
+    can be pointed at it; empty ones are generated.
+    """
+    from emulator import AgentSeed, EmulatorConfig
+
+    return EmulatorConfig(
+        host=settings.emulator.host,
+        port=settings.emulator.port if port is None else port,
+        agents=tuple(AgentSeed(a.name, a.real_name, a.title) for a in settings.emulator.agents),
+        rate_limits=settings.emulator.rate_limits,
+        bot_token=settings.slack.bot_token or None,
+        app_token=settings.slack.app_token or None,
+        signing_secret=settings.slack.signing_secret or None,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "daemon"
@@ -59,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     if command == "emulator":
         from emulator.main import run_standalone
 
-        return run_standalone(settings, port=args.port)
+        return run_standalone(
+            emulator_config(settings, port=args.port),
+            log_level=settings.log.level,
+            log_format=settings.log.format,
+        )
     from daemon import run_daemon
 
     return run_daemon(settings)
