@@ -39,7 +39,7 @@ from transport.chat_wire import (
     parse_json_object,
     parse_wait,
 )
-from transport.chat_ws import websocket_events
+from transport.chat_ws import websocket_events, websocket_not_found
 
 __all__ = ["STATIC_DIR", "WidgetConfig", "build_chat_app", "widget_config"]
 
@@ -283,6 +283,7 @@ def build_chat_app(
             ),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
             *extra_routes,
+            WebSocketRoute("/{path:path}", websocket_not_found),
         ],
         exception_handlers={
             ApiError: _api_error,

@@ -24,11 +24,11 @@ import trio
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from transport.chat_errors import ApiError, error_body
+from transport.chat_errors import ApiError, NotFound, error_body
 from transport.chat_session import ChatSessions, bearer_token
 from transport.chat_wire import encode_event, parse_after
 
-__all__ = ["websocket_events"]
+__all__ = ["websocket_events", "websocket_not_found"]
 
 _log = structlog.get_logger("chat_api")
 
@@ -53,6 +53,11 @@ async def _refuse(websocket: WebSocket, error: ApiError) -> None:
     else:
         await websocket.accept()
         await websocket.close(code=4000 + error.status, reason=error.code)
+
+
+async def websocket_not_found(websocket: WebSocket) -> None:
+    """Any other WebSocket path: refused like an unknown HTTP route (404)."""
+    await _refuse(websocket, NotFound("not_found", "no WebSocket endpoint here"))
 
 
 async def _send(websocket: WebSocket, text: str) -> None:
