@@ -76,9 +76,10 @@
   }
 
   function humanDuration(seconds) {
+    // An upper bound, so round up: 135 s is "3 minutes", not "2 minutes".
     if (!seconds || seconds <= 0) return "";
-    if (seconds < 90) return Math.round(seconds) + " seconds";
-    return Math.round(seconds / 60) + " minutes";
+    if (seconds < 90) return Math.ceil(seconds) + " seconds";
+    return Math.ceil(seconds / 60) + " minutes";
   }
 
   function safeUrl(url) {
@@ -164,6 +165,25 @@
     item.appendChild(text);
     ui.log.appendChild(item);
     scrollToEnd();
+  }
+
+  async function showHistory() {
+    // A returning customer's earlier sessions, muted, above this conversation.
+    let result;
+    try { result = await api("GET", sessionPath("/history")); } catch (e) { return; }
+    if (result.status !== 200 || !result.data || !Array.isArray(result.data.lines)) return;
+    const lines = result.data.lines;
+    if (!lines.length) return;
+    systemLine("Earlier conversation", "divider");
+    for (const line of lines) {
+      const text = typeof line.text === "string" ? line.text : "";
+      let item;
+      if (line.speaker === "customer") item = bubble("customer", "You", text, line.at);
+      else if (line.speaker === "agent") item = bubble("agent", line.name || "Agent", text, line.at, { display_name: line.name });
+      else item = bubble("bot", "Assistant", text, line.at);
+      item.classList.add("msg-history");
+    }
+    systemLine("New conversation", "divider");
   }
 
   function setHeader(agent) {
@@ -309,6 +329,7 @@
       await sleep(nextBackoffMs());
     }
     setClosed(false);
+    await showHistory();
     ui.text.focus();
     startTransport();
   }
@@ -323,6 +344,7 @@
         if (probe.status === 200 && probe.data && Array.isArray(probe.data.events)
             && !probe.data.events.some((e) => e.type === "closed")) {
           setClosed(false);
+          await showHistory();
           probe.data.events.forEach(handleEvent);
           startTransport();
           return;
