@@ -193,6 +193,12 @@ class Settings(_Section):
     journal: JournalSettings = JournalSettings()
     log: LogSettings = LogSettings()
 
+    @model_validator(mode="after")
+    def _agent_pool_for_real_slack(self) -> Settings:
+        if self.slack.mode != "emulator" and not self.routing.agents:
+            raise _KeyProblem("routing.agents", f"required when slack.mode is {self.slack.mode!r}")
+        return self
+
 
 class _KeyProblem(ValueError):
     """Raised inside a section validator to blame one key of that section."""

@@ -78,6 +78,10 @@ def test_missing_environment_variable_names_the_key(monkeypatch: pytest.MonkeyPa
             "journal.fsync: Input should be 'always', 'batch' or 'off'",
         ),
         ({"surprise": {}}, "surprise: unknown key"),
+        (
+            {"slack": {"mode": "rtm", "bot_token": "xoxb-1"}},
+            "routing.agents: required when slack.mode is 'rtm'",
+        ),
     ],
 )
 def test_bad_values_name_the_key(body: dict[str, object], expected: str) -> None:
