@@ -31,7 +31,12 @@ def test_settings_are_frozen() -> None:
 
 def test_environment_references_are_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TAKEOVER_TEST_TOKEN", "xoxb-from-env")
-    settings = parse_settings({"slack": {"mode": "rtm", "bot_token": "${TAKEOVER_TEST_TOKEN}"}})
+    settings = parse_settings(
+        {
+            "slack": {"mode": "rtm", "bot_token": "${TAKEOVER_TEST_TOKEN}"},
+            "routing": {"agents": ["U0AGENT1"]},
+        }
+    )
     assert settings.slack.bot_token == "xoxb-from-env"
 
 
