@@ -1,0 +1,208 @@
+"""The chat widget in headless Chromium, served by the real chat server over the real domain.
+
+The server and the domain run in the test's trio loop; Playwright's sync API drives Chromium from
+a worker thread (`trio.to_thread.run_sync`), and plays the agent by calling back into the loop
+(`trio.from_thread.run`) with the Slack facts an agent's clicks and messages become. The bot is
+the knowledge-base bot with the shipped example knowledge base. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from actors.domain import Domain
+from actors.facts import MemoryFactSink
+from actors.knowledge_base import load_knowledge_base
+from actors.knowledge_bot import KnowledgeBot
+from actors.ports import (
+    AgentProfile,
+    ConfirmPresence,
+    EndTakeoverRequested,
+    FetchAgentProfile,
+    OfferAnswered,
+    OfferView,
+    OpenRoom,
+    PostOffer,
+    PresenceChanged,
+    RelayToRoom,
+    RoomMessagePosted,
+    RoomOpened,
+    SlackCommand,
+)
+from actors.settings import BotSettings, HttpSettings, RoutingSettings
+from transport.chat_api import WidgetConfig
+from transport.chat_server import ChatServer
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+XSS = "<img src=x onerror=alert(1)>"
+WAIT_MS = 10_000
+ALICE = AgentProfile("U01", "Alice", "Alice Moreau", "Support lead", "")
+
+
+class ScriptedSlack:
+    """The Slack side, as the domain sees it: answers its requests and records the rest."""
+
+    def __init__(self) -> None:
+        self.send, self._receive = trio.open_memory_channel[SlackCommand](1000)
+        self.offers: trio.MemorySendChannel[OfferView]
+        self.offers, self._offers = trio.open_memory_channel[OfferView](10)
+        self.rooms: list[str] = []
+        self.relayed: list[str] = []
+        self._relayed_changed = trio.Event()
+        self._numbers = itertools.count(1)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        async for command in self._receive:
+            match command:
+                case ConfirmPresence(_, reply):
+                    reply.send(True)
+                case FetchAgentProfile(_, reply):
+                    reply.send(ALICE)
+                case OpenRoom(reply=reply):
+                    room = f"C{next(self._numbers):04d}"
+                    self.rooms.append(room)
+                    reply.send(RoomOpened(room, f"swivl_user_{command.customer_id}"))
+                case PostOffer(offer):
+                    await self.offers.send(offer)
+                case RelayToRoom(line=line):
+                    self.relayed.append(line.text)
+                    self._relayed_changed.set()
+                    self._relayed_changed = trio.Event()
+                case _:
+                    pass
+
+    async def next_offer(self) -> OfferView:
+        return await self._offers.receive()
+
+    async def wait_relayed(self, text: str) -> None:
+        while text not in self.relayed:
+            await self._relayed_changed.wait()
+
+
+def drive_browser(base_url: str, agent: Callable[..., Any]) -> dict[str, Any]:
+    """The customer's side, in Chromium (runs in a worker thread)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    seen: dict[str, Any] = {"dialogs": []}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 520, "height": 820})
+            page.set_default_timeout(WAIT_MS)
+            page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+            page.goto(base_url + "/")
+            expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+            log = page.locator("#log")
+
+            def say(text: str) -> None:
+                page.locator("#text").fill(text)
+                page.locator("#text").press("Enter")
+
+            say("How long does shipping take?")
+            expect(log.locator(".msg-bot").last).to_contain_text("business days")
+
+            say("I want to talk to a human")
+            expect(page.locator("#searching")).to_be_visible()
+            expect(page.locator("#searching-sub")).to_contain_text("up to 2 minutes")
+            page.screenshot(path=str(ARTIFACTS / "widget-searching.png"))
+
+            agent("accept")
+            card = log.locator(".agent-card")
+            expect(card).to_contain_text("Alice joined the chat")
+            expect(card).to_contain_text("Alice Moreau · Support lead")
+            expect(page.locator("#chat-title")).to_have_text("Alice")
+
+            agent("say", f"Hi, I'm Alice. {XSS}")
+            expect(log.locator(".msg-agent .msg-text").last).to_have_text(f"Hi, I'm Alice. {XSS}")
+            say(XSS)
+            expect(log.locator(".msg-customer .msg-text").last).to_have_text(XSS)
+            agent("wait_relayed", XSS)  # reaches the agent's room exactly as typed
+            page.screenshot(path=str(ARTIFACTS / "widget-agent.png"))
+
+            agent("end")
+            expect(log.locator(".sys-text").last).to_contain_text("left the chat")
+            expect(page.locator("#chat-title")).to_have_text("Support")
+
+            seen["customer_bubbles"] = log.locator(".msg-customer").count()
+            page.reload()  # the same session resumes from sessionStorage, nothing twice
+            expect(log.locator(".msg-agent")).to_have_count(1)
+            seen["customer_bubbles_after_reload"] = log.locator(".msg-customer").count()
+            seen["images_in_texts"] = log.locator(".msg-text img").count()
+            page.screenshot(path=str(ARTIFACTS / "widget-browser.png"))
+        finally:
+            browser.close()
+    return seen
+
+
+@pytest.mark.browser
+async def test_widget_bot_agent_join_talk_leave_in_chromium() -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    slack = ScriptedSlack()
+    bot_settings = BotSettings()
+    routing = RoutingSettings(agents=("U01",), offer_timeout_s=40.0, max_tries=3)
+    domain = Domain(
+        routing=routing,
+        bot_settings=bot_settings,
+        bot=KnowledgeBot(
+            load_knowledge_base(ROOT / "knowledge_base.yaml"), bot_settings.handoff_phrases
+        ),
+        slack=slack.send,
+        sink=MemoryFactSink(),
+        agents=("U01",),
+        greeting=bot_settings.greeting,
+    )
+    offers: list[OfferView] = []
+
+    async def accept() -> None:
+        offer = await slack.next_offer()
+        offers.append(offer)
+        await domain.deliver(OfferAnswered(offer.offer_id, offer.agent_id, True))
+
+    async def say(text: str) -> None:
+        await domain.deliver(RoomMessagePosted(slack.rooms[-1], "U01", text, f"m{len(text)}"))
+
+    async def end() -> None:
+        await domain.deliver(EndTakeoverRequested(slack.rooms[-1], "U01"))
+
+    actions: dict[str, Callable[..., Awaitable[None]]] = {
+        "accept": accept,
+        "say": say,
+        "end": end,
+        "wait_relayed": slack.wait_relayed,
+    }
+
+    def agent(action: str, *args: str) -> None:  # called from the browser's thread
+        trio.from_thread.run(actions[action], *args)
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(slack.run)
+            await nursery.start(domain.run)
+            await domain.deliver(PresenceChanged("U01", True))
+            server = ChatServer(
+                domain,
+                HttpSettings(host="127.0.0.1", port=0),
+                widget=WidgetConfig(offer_timeout_s=40.0, max_tries=3),
+            )
+            base_url = await nursery.start(server.run)
+            seen = await trio.to_thread.run_sync(drive_browser, base_url, agent)
+            server.shutdown()
+            nursery.cancel_scope.cancel()
+
+    assert seen["dialogs"] == []  # no script ran from any text
+    assert seen["images_in_texts"] == 0
+    assert seen["customer_bubbles"] == seen["customer_bubbles_after_reload"] == 3
+    assert offers[0].customer_name.startswith("Customer")
+    assert (ARTIFACTS / "widget-browser.png").stat().st_size > 0
