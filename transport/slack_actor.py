@@ -56,6 +56,7 @@ from actors.settings import SlackSettings
 from transport.slack_backoff import RandomSource
 from transport.slack_decode import DecodeContext, Notice
 from transport.slack_errors import SlackApiError
+from transport.slack_http import slack_routes
 from transport.slack_inbound import (
     Inbound,
     InboundStatistics,
@@ -226,11 +227,16 @@ class SlackActor:
             return
         await self.inbound.submit(from_rtm(event))
 
-    def http_routes(self) -> list[BaseRoute]:
-        """The Events API routes (`/slack/events`, `/slack/interactivity`, `/slack/commands`)."""
-        from transport.slack_http import slack_routes
+    def http_routes(self, *, wall_clock: Callable[[], float] = time.time) -> list[BaseRoute]:
+        """The Events API routes (`/slack/events`, `/slack/interactivity`, `/slack/commands`),
+        checked with `slack.signing_secret`; mount them on the public HTTP server."""
+        return slack_routes(self._settings.signing_secret, self.inbound, wall_clock=wall_clock)
 
-        return slack_routes(self._settings.signing_secret, self.inbound.submit)
+    async def wait_commands_finished(self, count: int) -> None:
+        """Wait until `count` commands in all have been executed (successfully or not)."""
+        if self._lanes is None:
+            raise RuntimeError("the Slack actor is not running")
+        await self._lanes.wait_finished(count)
 
     # --- commands -----------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ class Lanes:
         self._busy = 0
         self._idle = trio.Event()
         self._idle.set()
+        self._finished = trio.Event()
 
     async def submit(self, key: str | None, name: str, job: Job) -> None:
         """Queue `job` behind the earlier jobs of `key` (None: no order); waits for a slot."""
@@ -85,10 +86,17 @@ class Lanes:
             self._busy -= 1
             if self._busy == 0:
                 self._idle.set()
+            self._finished.set()
+            self._finished = trio.Event()
 
     async def wait_idle(self) -> None:
         """Wait until no job is queued or running."""
         await self._idle.wait()
+
+    async def wait_finished(self, count: int) -> None:
+        """Wait until `count` jobs in all have finished (done or failed)."""
+        while self._done + self._failed < count:
+            await self._finished.wait()
 
     def statistics(self) -> LanesStatistics:
         return LanesStatistics(

@@ -42,6 +42,10 @@ _log = structlog.get_logger("transport.slack_rooms")
 RoomState = Literal["opening", "open", "closed"]
 MAX_NAME_TRIES = 200
 _KNOWN_FINE = frozenset({"already_in_channel", "already_pinned", "already_archived"})
+# Slack's own failures: worth another try; `fatal_error` may have half-happened.
+_SERVER_ERRORS = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
 
 
 @dataclass(slots=True)
@@ -75,10 +79,12 @@ async def post_reliably(
                 return found
         try:
             return await web.post_message(channel, post_id=post_id, **post.params())
-        except (SlackTransportError, SlackRateLimited) as e:
-            if round_ == rounds:
+        except (SlackTransportError, SlackApiError) as e:
+            server = isinstance(e, SlackApiError) and e.error_code in _SERVER_ERRORS
+            retryable = isinstance(e, SlackTransportError | SlackRateLimited) or server
+            if round_ == rounds or not retryable:
                 raise
-            maybe_sent = maybe_sent or getattr(e, "maybe_sent", False)
+            maybe_sent = maybe_sent or getattr(e, "maybe_sent", False) or server
             _log.warning("room_post_retry", channel=channel, error=str(e), round=round_ + 1)
             await trio.sleep(pause_s * 2**round_)
     raise AssertionError("unreachable")

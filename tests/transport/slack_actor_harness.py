@@ -10,13 +10,18 @@ Web API, and the /_emu/ routes for what only Slack's UI can do (clicks, slash co
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import partial
+from typing import Any, Literal, TypeVar
 
 import httpx
 import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from actors.ports import SlackCommand, SlackFact, TranscriptLine
 from actors.runtime import Reply, ask
@@ -27,6 +32,8 @@ from transport.slack_backoff import Backoff
 from transport.slack_rate import RateLimits
 from transport.slack_web import RetryPolicy, SlackWebClient
 from transport.slack_ws import WsPolicy
+
+T = TypeVar("T")
 
 AGENTS = (
     AgentSeed("alice", "Alice Moreau", "Support lead"),
@@ -74,11 +81,28 @@ class Harness:
     def id(self, name: str) -> str:
         return str(self.users[name]["id"])
 
+    sent: int = 0
+
     async def send(self, command: SlackCommand) -> None:
+        self.sent += 1
         await self.commands.send(command)
 
     async def ask(self, make: Any) -> Any:
+        self.sent += 1
         return await ask(self.commands, make)
+
+    async def settle(self) -> None:
+        """Wait until every command sent so far has been executed."""
+        await self.actor.wait_commands_finished(self.sent)
+
+    async def until(self, check: Callable[[], Awaitable[T | None]]) -> T:
+        """Wait (on the emulator's change feed, no polling loop) until `check()` gives a value."""
+        while True:
+            version = (await self.emu("GET", "/_emu/changes", params={"wait": 0}))["version"]
+            value = await check()
+            if value:
+                return value
+            await self.emu("GET", "/_emu/changes", params={"since": version, "wait": 10})
 
     async def emu(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self.http.request(method, self.base_url + path, **kwargs)
@@ -110,9 +134,9 @@ class Harness:
         body = {"user": self.id(name), "channel": channel, "command": command, "text": text}
         return await self.emu("POST", "/_emu/command", json=body)
 
-    async def api_as(self, name: str, method: str, **args: Any) -> dict[str, Any]:
+    async def api_as(self, who: str, method: str, /, **args: Any) -> dict[str, Any]:
         """A Web API call with a human's own user token."""
-        token = self.users[name]["token"]
+        token = self.users[who]["token"]
         response = await self.http.post(
             f"{self.base_url}/api/{method}", data=args, headers={"Authorization": f"Bearer {token}"}
         )
@@ -127,6 +151,19 @@ def line(
     names = {"customer": ("c1", "Carol"), "bot": ("bot", "Bot"), "agent": ("U0", "Agent")}
     author_id, name = names[speaker]
     return TranscriptLine(speaker, author_id, name, text, at)
+
+
+async def serve_routes(
+    routes: list[BaseRoute], *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Serve `routes` on 127.0.0.1, port 0, as the daemon's public HTTP server would."""
+    config = HypercornConfig()
+    config.bind = ["127.0.0.1:0"]
+    config.accesslog = None
+    config.errorlog = None
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(partial(serve, Starlette(routes=routes), config))  # type: ignore[arg-type]
+        task_status.started(binds[0])
 
 
 @asynccontextmanager
@@ -176,6 +213,13 @@ async def slack_harness(
             )
             send, receive = trio.open_memory_channel[SlackCommand](100)
             await nursery.start(actor.run, receive)
+            if mode == "events":
+                app_url = await nursery.start(serve_routes, actor.http_routes())
+                targets = {
+                    f"{kind}_url": f"{app_url}/slack/{kind}"
+                    for kind in ("events", "interactivity", "commands")
+                }
+                assert (await http.post(base_url + "/_emu/app", json=targets)).status_code == 200
             try:
                 yield Harness(emulator, base_url, http, actor, web, send, domain, users)
             finally:
