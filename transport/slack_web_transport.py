@@ -1,12 +1,13 @@
-"""A lean HTTP/1.1 keep-alive transport for the Web API: h11 on trio sockets, behind httpx's seam.
+"""A lean HTTP/1.1 keep-alive transport for the Web API on trio sockets, behind httpx's seam.
 
 Owns `TrioHttpTransport`, an `httpx.AsyncBaseTransport` (so it is swappable with
 `httpx.MockTransport` in tests or `httpx.AsyncHTTPTransport` for comparison). It exists because
 httpcore's pool rescans every connection for every request (quadratic with 50 concurrent
-callers) and anyio adds a layer per socket operation; see docs/slack-transport.md.
+callers) and anyio adds a layer per socket operation, and h11 costs three times the CPU of the
+small codec in `transport.slack_web_h1`; see docs/slack-transport.md.
 
 Each request checks out an idle connection for its origin (LIFO, dropped when idle too long or
-when the server has closed it) or opens one, sends the request with h11, reads the whole
+when the server has closed it) or opens one, sends the request and reads the whole
 response, and returns the connection to the pool only after a clean exchange. Any error or
 cancellation mid-exchange closes that connection. Socket errors are translated into httpx's
 error tree (`ConnectError` before anything was written, `WriteError`, `ReadError`,
@@ -20,9 +21,10 @@ import functools
 import ssl
 from dataclasses import dataclass
 
-import h11
 import httpx
 import trio
+
+from transport.slack_web_h1 import Answer, ProtocolError, ResponseParser, encode_request
 
 __all__ = ["TransportStatistics", "TrioHttpTransport"]
 
@@ -39,12 +41,11 @@ class TransportStatistics:
 
 
 class _Connection:
-    __slots__ = ("conn", "idle_since", "sock", "stream")
+    __slots__ = ("idle_since", "sock", "stream")
 
     def __init__(self, stream: trio.abc.Stream, sock: trio.socket.SocketType) -> None:
         self.stream = stream
         self.sock = sock
-        self.conn = h11.Connection(h11.CLIENT)
         self.idle_since = 0.0
 
     def close(self) -> None:
@@ -86,14 +87,16 @@ class TrioHttpTransport(httpx.AsyncBaseTransport):
             try:
                 conn = self._checkout(origin) or await self._connect(origin, request)
                 try:
-                    status, headers, content = await self._exchange(conn, request, body)
+                    answer = await self._exchange(conn, request, body)
                 except BaseException:
                     conn.close()
                     raise
-                self._checkin(origin, conn)
+                self._checkin(origin, conn, answer.keep_alive)
             finally:
                 self._in_flight -= 1
-        return httpx.Response(status, headers=headers, content=content, request=request)
+        return httpx.Response(
+            answer.status, headers=answer.headers, content=answer.body, request=request
+        )
 
     def _checkout(self, origin: _Origin) -> _Connection | None:
         idle = self._idle.get(origin)
@@ -109,12 +112,10 @@ class TrioHttpTransport(httpx.AsyncBaseTransport):
             return conn
         return None
 
-    def _checkin(self, origin: _Origin, conn: _Connection) -> None:
-        h = conn.conn
-        if self._closed or h.our_state is not h11.DONE or h.their_state is not h11.DONE:
+    def _checkin(self, origin: _Origin, conn: _Connection, keep_alive: bool) -> None:
+        if self._closed or not keep_alive:
             conn.close()
             return
-        h.start_next_cycle()
         idle = self._idle.setdefault(origin, [])
         if len(idle) >= self._max_idle:
             conn.close()
@@ -150,57 +151,30 @@ class TrioHttpTransport(httpx.AsyncBaseTransport):
         self._opened += 1
         return conn
 
-    async def _exchange(
-        self, conn: _Connection, request: httpx.Request, body: bytes
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        h = conn.conn
+    async def _exchange(self, conn: _Connection, request: httpx.Request, body: bytes) -> Answer:
         try:
-            data = h.send(
-                h11.Request(
-                    method=request.method, target=request.url.raw_path, headers=request.headers.raw
-                )
+            data = encode_request(
+                request.method.encode("ascii"), request.url.raw_path, request.headers.raw, body
             )
-            assert data is not None
-            if body:
-                data += h.send(h11.Data(data=body)) or b""
-            data += h.send(h11.EndOfMessage()) or b""
-        except h11.LocalProtocolError as e:
+        except ProtocolError as e:
             raise httpx.LocalProtocolError(str(e), request=request) from None
         try:
             await conn.stream.send_all(data)
         except _STREAM_ERRORS as e:
             raise httpx.WriteError(f"connection lost while sending: {e}", request=request) from None
-        status = 0
-        headers: list[tuple[bytes, bytes]] = []
-        chunks: list[bytes] = []
-        size = 0
+        parser = ResponseParser(max_body=self._max_body, head_request=request.method == "HEAD")
         while True:
             try:
-                event = h.next_event()
-            except h11.RemoteProtocolError as e:
+                received = await conn.stream.receive_some(65536)
+            except _STREAM_ERRORS as e:
+                raise httpx.ReadError(f"connection lost: {e}", request=request) from None
+            parser.feed(received)
+            try:
+                answer = parser.answer()
+            except ProtocolError as e:
                 raise httpx.RemoteProtocolError(str(e), request=request) from None
-            kind = type(event)
-            if event is h11.NEED_DATA:
-                try:
-                    received = await conn.stream.receive_some(65536)
-                except _STREAM_ERRORS as e:
-                    raise httpx.ReadError(f"connection lost: {e}", request=request) from None
-                if not received:
-                    where = "mid-response" if status else "without sending a response"
-                    raise httpx.RemoteProtocolError(f"server disconnected {where}", request=request)
-                h.receive_data(bytes(received))
-            elif kind is h11.Response:
-                assert isinstance(event, h11.Response)
-                status, headers = event.status_code, list(event.headers)
-            elif kind is h11.Data:
-                assert isinstance(event, h11.Data)
-                size += len(event.data)
-                if size > self._max_body:
-                    raise httpx.RemoteProtocolError("response body too large", request=request)
-                chunks.append(bytes(event.data))
-            elif kind is h11.EndOfMessage:
-                return status, headers, b"".join(chunks)
-            # InformationalResponse (1xx): keep reading.
+            if answer is not None:
+                return answer
 
     async def aclose(self) -> None:
         self._closed = True
