@@ -34,11 +34,15 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    )
 
 
 async def serve_until_signalled(config: EmulatorConfig) -> None:
@@ -53,7 +57,9 @@ async def serve_until_signalled(config: EmulatorConfig) -> None:
     log.info("emulator_stopped")
 
 
-def run_standalone(config: EmulatorConfig, *, log_level: str = "info", log_format: str = "auto") -> int:
+def run_standalone(
+    config: EmulatorConfig, *, log_level: str = "info", log_format: str = "auto"
+) -> int:
     """Serve the emulator until SIGINT/SIGTERM; returns the process exit code."""
     configure_logging(log_level, log_format)
     failure: BaseException | None = None

@@ -7,6 +7,7 @@ Owns the shapes of `event_callback` wrappers and their `message` events (plain, 
 
 from __future__ import annotations
 
+import random
 import secrets
 from typing import Any
 
@@ -20,6 +21,9 @@ from emulator.workspace import (
     User,
     Workspace,
 )
+
+# Per-event identifiers are not secrets: a seeded PRNG is much cheaper than os.urandom per event.
+_ids = random.Random(secrets.randbits(64))
 
 __all__ = [
     "block_actions",
@@ -102,7 +106,7 @@ def event_callback(ws: Workspace, event: dict[str, Any]) -> dict[str, Any]:
         "api_app_id": ws.app_id,
         "event": event,
         "type": "event_callback",
-        "event_id": "Ev" + secrets.token_hex(5).upper(),
+        "event_id": f"Ev{_ids.getrandbits(40):010X}",
         "event_time": ws.now(),
         "authorizations": [
             {
@@ -114,7 +118,7 @@ def event_callback(ws: Workspace, event: dict[str, Any]) -> dict[str, Any]:
             }
         ],
         "is_ext_shared_channel": False,
-        "event_context": "4-" + secrets.token_urlsafe(24),
+        "event_context": f"4-{_ids.getrandbits(128):032x}",
     }
 
 

@@ -19,6 +19,7 @@ import heapq
 import itertools
 import json
 import math
+import random
 import secrets
 from collections import deque
 from collections.abc import Callable
@@ -105,6 +106,9 @@ class SocketModeHub:
         self.max_retries = max_retries
         self.on_ack_payload: AckHandler | None = None
         self._tickets: set[str] = set()
+        self._envelope_ids = random.Random(
+            secrets.randbits(64)
+        )  # ids, not secrets: cheap per envelope
         self._ids = itertools.count(1)
         self._connections: dict[int, _Connection] = {}
         self._rotation: deque[int] = deque()
@@ -134,7 +138,9 @@ class SocketModeHub:
     def publish(
         self, type_: str, payload: dict[str, Any], *, accepts_response_payload: bool = False
     ) -> Envelope:
-        envelope = Envelope(secrets.token_hex(16), type_, payload, accepts_response_payload)
+        envelope = Envelope(
+            f"{self._envelope_ids.getrandbits(128):032x}", type_, payload, accepts_response_payload
+        )
         self._published += 1
         self._enqueue(envelope)
         return envelope
