@@ -119,12 +119,14 @@ class Harness:
     async def channel(self, channel_id: str) -> dict[str, Any]:
         return next(c for c in await self.channels() if c["id"] == channel_id)
 
-    async def dm_of(self, name: str) -> dict[str, Any]:
+    async def dm_of(self, name: str) -> dict[str, Any] | None:
+        """The human's DM with the app, if it was opened."""
         user = self.id(name)
         bot = self.emulator.credentials.bot_user_id
-        return next(
-            c for c in await self.channels() if c["is_im"] and set(c["members"]) == {user, bot}
-        )
+        for c in await self.channels():
+            if c["is_im"] and set(c["members"]) == {user, bot}:
+                return c
+        return None
 
     async def click(self, name: str, channel: str, ts: str, action_id: str) -> Any:
         body = {"user": self.id(name), "channel": channel, "ts": ts, "action_id": action_id}
