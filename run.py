@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     from daemon import run_daemon
 
-    return run_daemon(settings)
+    return run_daemon(settings, args.settings)
 
 
 if __name__ == "__main__":
