@@ -66,6 +66,7 @@ _JSON_METHODS = frozenset(
     | {"views.publish", "views.open", "views.update", "views.push"}
 )
 _METHOD_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.]*$")
+_Headers = httpx.Headers | list[tuple[bytes, bytes]]
 _JSON_TYPE = b"application/json; charset=utf-8"
 _FORM_TYPE = b"application/x-www-form-urlencoded"
 
@@ -133,6 +134,18 @@ class _Limited:
     response: Mapping[str, Any]
 
 
+class _Endpoint:
+    """One method's URL, pre-parsed for both transport paths."""
+
+    __slots__ = ("host", "origin", "target", "url")
+
+    def __init__(self, url: httpx.URL) -> None:
+        self.url = url
+        self.origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        self.target = url.raw_path
+        self.host = url.netloc
+
+
 class _Core:
     """What sibling clients (`with_token`) share: the transport, the tiers and the counters."""
 
@@ -149,23 +162,25 @@ class _Core:
             raise ValueError(f"slack api_url must be an http(s) URL, not {api_url!r}")
         self.api_url = api_url if api_url.endswith("/") else api_url + "/"
         self.transport = transport
+        # Our own transport is driven directly, without httpx's Request/Response objects.
+        self.raw = transport if isinstance(transport, TrioHttpTransport) else None
         self.limiter = limiter
         self.retry = retry
         self.random = random
         self.wall_clock = wall_clock
-        self.urls: dict[str, httpx.URL] = {}
+        self.endpoints: dict[str, _Endpoint] = {}
         self.counters: dict[str, _Counters] = {}
         self.in_flight = self.post_lookups = self.posts_recovered = 0
         self.posts = PostIds()
         self.closed = False
 
-    def url(self, method: str) -> httpx.URL:
-        url = self.urls.get(method)
-        if url is None:
+    def endpoint(self, method: str) -> _Endpoint:
+        endpoint = self.endpoints.get(method)
+        if endpoint is None:
             if not _METHOD_NAME.match(method):
                 raise ValueError(f"not a Slack method name: {method!r}")
-            url = self.urls[method] = httpx.URL(self.api_url + method)
-        return url
+            endpoint = self.endpoints[method] = _Endpoint(httpx.URL(self.api_url + method))
+        return endpoint
 
 
 class SlackWebClient:
@@ -195,7 +210,9 @@ class SlackWebClient:
     def _init(self, token: str, core: _Core, *, owner: bool) -> None:
         self._core = core
         self._owner = owner
-        auth = b"Bearer " + token.encode("ascii", "strict")
+        if not token.isascii() or not token.isprintable() or " " in token:
+            raise ValueError("a Slack token is printable ASCII without spaces")
+        auth = b"Bearer " + token.encode("ascii")
         self._headers = {
             ctype: [(b"Authorization", auth), (b"Content-Type", ctype)]
             for ctype in (_JSON_TYPE, _FORM_TYPE)
@@ -287,7 +304,11 @@ class SlackWebClient:
         if counters is None:
             counters = core.counters[method] = _Counters()
         counters.calls += 1
-        request = self._request(method, params)
+        endpoint = core.endpoint(method)
+        if method in _JSON_METHODS:
+            body, ctype = json.dumps(params, separators=(",", ":")).encode(), _JSON_TYPE
+        else:
+            body, ctype = form_encode(params), _FORM_TYPE
         retry = core.retry
         failures = limited = 0
         core.in_flight += 1
@@ -295,7 +316,7 @@ class SlackWebClient:
             while True:
                 await core.limiter.acquire(method, channel)
                 try:
-                    outcome = await self._attempt(method, request)
+                    outcome = await self._attempt(method, endpoint, ctype, body)
                 except SlackApiError:
                     counters.api_errors += 1
                     raise
@@ -349,31 +370,36 @@ class SlackWebClient:
                 attempts=attempts,
             ) from None
 
-    def _request(self, method: str, params: dict[str, Any]) -> httpx.Request:
-        if method in _JSON_METHODS:
-            body = json.dumps(params, separators=(",", ":")).encode()
-            ctype = _JSON_TYPE
-        else:
-            body = form_encode(params)
-            ctype = _FORM_TYPE
-        return httpx.Request(
-            "POST", self._core.url(method), headers=self._headers[ctype], content=body
-        )
+    async def _send(
+        self, endpoint: _Endpoint, ctype: bytes, body: bytes
+    ) -> tuple[int, _Headers, bytes]:
+        core = self._core
+        headers = self._headers[ctype]
+        if core.raw is not None:
+            answer = await core.raw.exchange(
+                endpoint.origin,
+                b"POST",
+                endpoint.target,
+                [(b"Host", endpoint.host), *headers, (b"Content-Length", b"%d" % len(body))],
+                body,
+            )
+            return answer.status, answer.headers, answer.body
+        request = httpx.Request("POST", endpoint.url, headers=headers, content=body)
+        response = await core.transport.handle_async_request(request)
+        return response.status_code, response.headers, await response.aread()
 
     async def _attempt(
-        self, method: str, request: httpx.Request
+        self, method: str, endpoint: _Endpoint, ctype: bytes, body: bytes
     ) -> dict[str, Any] | _Failure | _Limited:
         core = self._core
         try:
             with trio.move_on_after(core.retry.attempt_timeout_s) as scope:
-                response = await core.transport.handle_async_request(request)
-                content = await response.aread()
+                status, headers, content = await self._send(endpoint, ctype, body)
         except httpx.RequestError as e:
             sent = not isinstance(e, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
             return _Failure("transport", f"{type(e).__name__}: {e}", sent)
         if scope.cancelled_caught:
             return _Failure("timeout", f"no answer within {core.retry.attempt_timeout_s}s", True)
-        status = response.status_code
         data = _decode(content)
         if status == 200:
             if data is None:
@@ -382,11 +408,11 @@ class SlackWebClient:
                 return data
             error = data.get("error")
             if error == "ratelimited":
-                return _Limited(self._retry_after(response), data)
+                return _Limited(self._retry_after(headers), data)
             raise SlackApiError(method, error if isinstance(error, str) else "unknown_error", data)
         if status == 429:
             return _Limited(
-                self._retry_after(response), data or {"ok": False, "error": "ratelimited"}
+                self._retry_after(headers), data or {"ok": False, "error": "ratelimited"}
             )
         if status >= 500:
             return _Failure("http", f"HTTP {status}", True, status)
@@ -395,9 +421,13 @@ class SlackWebClient:
             raise SlackApiError(method, error, data or {})
         raise SlackHttpError(method, status)
 
-    def _retry_after(self, response: httpx.Response) -> float:
+    def _retry_after(self, headers: _Headers) -> float:
+        if isinstance(headers, httpx.Headers):
+            raw = headers.get("retry-after", "")
+        else:
+            raw = next((v.decode("latin-1") for k, v in headers if k == b"retry-after"), "")
         try:
-            value = float(response.headers.get("retry-after", ""))
+            value = float(raw)
         except ValueError:
             value = float("nan")
         if value != value:  # missing, unparsable or NaN

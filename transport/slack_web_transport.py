@@ -76,27 +76,48 @@ class TrioHttpTransport(httpx.AsyncBaseTransport):
         self._requests = self._opened = self._in_flight = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._closed:
-            raise httpx.ConnectError("transport is closed", request=request)
         url = request.url
         origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
         body = await request.aread()
+        try:
+            answer = await self.exchange(
+                origin, request.method.encode("ascii"), url.raw_path, request.headers.raw, body
+            )
+        except httpx.RequestError as e:
+            e.request = request
+            raise
+        return httpx.Response(
+            answer.status, headers=answer.headers, content=answer.body, request=request
+        )
+
+    async def exchange(
+        self,
+        origin: tuple[str, str, int],
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> Answer:
+        """One request/response on a pooled connection, without httpx's Request and Response.
+
+        `headers` must include Host and Content-Length. Raises httpx's transport errors.
+        """
+        if self._closed:
+            raise httpx.ConnectError("transport is closed")
         async with self._slots:
             self._in_flight += 1
             self._requests += 1
             try:
-                conn = self._checkout(origin) or await self._connect(origin, request)
+                conn = self._checkout(origin) or await self._connect(origin)
                 try:
-                    answer = await self._exchange(conn, request, body)
+                    answer = await self._exchange(conn, method, target, headers, body)
                 except BaseException:
                     conn.close()
                     raise
                 self._checkin(origin, conn, answer.keep_alive)
             finally:
                 self._in_flight -= 1
-        return httpx.Response(
-            answer.status, headers=answer.headers, content=answer.body, request=request
-        )
+        return answer
 
     def _checkout(self, origin: _Origin) -> _Connection | None:
         idle = self._idle.get(origin)
@@ -123,7 +144,7 @@ class TrioHttpTransport(httpx.AsyncBaseTransport):
         conn.idle_since = trio.current_time()
         idle.append(conn)
 
-    async def _connect(self, origin: _Origin, request: httpx.Request) -> _Connection:
+    async def _connect(self, origin: _Origin) -> _Connection:
         scheme, host, port = origin
         try:
             if scheme == "https":
@@ -143,36 +164,39 @@ class TrioHttpTransport(httpx.AsyncBaseTransport):
                 plain = await trio.open_tcp_stream(host, port)
                 conn = _Connection(plain, plain.socket)
             else:
-                raise httpx.UnsupportedProtocol(f"unsupported scheme {scheme!r}", request=request)
+                raise httpx.UnsupportedProtocol(f"unsupported scheme {scheme!r}")
         except _STREAM_ERRORS as e:
-            raise httpx.ConnectError(
-                f"cannot connect to {host}:{port}: {e}", request=request
-            ) from None
+            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {e}") from None
         self._opened += 1
         return conn
 
-    async def _exchange(self, conn: _Connection, request: httpx.Request, body: bytes) -> Answer:
+    async def _exchange(
+        self,
+        conn: _Connection,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> Answer:
         try:
-            data = encode_request(
-                request.method.encode("ascii"), request.url.raw_path, request.headers.raw, body
-            )
+            data = encode_request(method, target, headers, body)
         except ProtocolError as e:
-            raise httpx.LocalProtocolError(str(e), request=request) from None
+            raise httpx.LocalProtocolError(str(e)) from None
         try:
             await conn.stream.send_all(data)
         except _STREAM_ERRORS as e:
-            raise httpx.WriteError(f"connection lost while sending: {e}", request=request) from None
-        parser = ResponseParser(max_body=self._max_body, head_request=request.method == "HEAD")
+            raise httpx.WriteError(f"connection lost while sending: {e}") from None
+        parser = ResponseParser(max_body=self._max_body, head_request=method == b"HEAD")
         while True:
             try:
                 received = await conn.stream.receive_some(65536)
             except _STREAM_ERRORS as e:
-                raise httpx.ReadError(f"connection lost: {e}", request=request) from None
+                raise httpx.ReadError(f"connection lost: {e}") from None
             parser.feed(received)
             try:
                 answer = parser.answer()
             except ProtocolError as e:
-                raise httpx.RemoteProtocolError(str(e), request=request) from None
+                raise httpx.RemoteProtocolError(str(e)) from None
             if answer is not None:
                 return answer
 

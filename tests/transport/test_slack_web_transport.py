@@ -20,7 +20,7 @@ from transport.slack_web_transport import TrioHttpTransport
 
 
 class Server:
-    """An h11 server whose next answers are scripted: ok, ok_then_close, close, drop, chunked, big, hang."""
+    """An h11 server whose next answers are scripted: ok, ok_then_close, close, drop, chunked, big, ratelimited, hang."""
 
     def __init__(self) -> None:
         self.port = 0
@@ -79,14 +79,18 @@ class Server:
         self, conn: h11.Connection, stream: trio.SocketStream, mode: str, body: bytes
     ) -> None:
         payload = json.dumps({"ok": True, "echo": body.decode()}).encode()
+        status, headers = 200, [("Content-Type", "application/json")]
         if mode == "big":
             payload = b"x" * 5000
-        headers = [("Content-Type", "application/json")]
+        if mode == "ratelimited":
+            payload = b'{"ok":false,"error":"ratelimited"}'
+            status = 429
+            headers.append(("Retry-After", "0"))
         if mode == "close":
             headers.append(("Connection", "close"))
         if mode != "chunked":
             headers.append(("Content-Length", str(len(payload))))
-        out = conn.send(h11.Response(status_code=200, headers=headers)) or b""
+        out = conn.send(h11.Response(status_code=status, headers=headers)) or b""
         if mode == "chunked":
             for i in range(0, len(payload), 7):
                 out += conn.send(h11.Data(data=payload[i : i + 7])) or b""
@@ -246,3 +250,22 @@ async def test_the_client_over_real_sockets_checks_history_before_reposting(
         "/api/conversations.history",
         "/api/chat.postMessage",
     ]
+
+
+async def test_the_client_reads_retry_after_from_the_pooled_transport(server: Server) -> None:
+    server.script.append("ratelimited")
+    retry = RetryPolicy(default_retry_after_s=30.0)  # a missed header would wait 30 s
+    web = SlackWebClient(
+        "xoxb-1",
+        api_url=f"http://127.0.0.1:{server.port}/api",
+        rate_limits=RateLimits.off(),
+        retry=retry,
+    )
+    with trio.fail_after(5):
+        answer = await web.call("users.info", user="U1")
+        stats = web.statistics()
+        await web.aclose()
+    assert answer == {"ok": True, "echo": "user=U1"}
+    assert stats.rate_limited == 1 and server.connections == 1
+    with pytest.raises(ValueError, match="printable"):
+        SlackWebClient("xoxb-1\r\nX-Evil: 1")
