@@ -196,7 +196,10 @@ class SocketModeClient:
                 self._capacity.release()
                 return
             self._remember(envelope)
-            self._send.send_nowait(envelope)
+            try:
+                self._send.send_nowait(envelope)
+            except trio.BrokenResourceError:  # shutting down: the dispatcher has already ended
+                self._capacity.release()
 
     async def _ack(self, link: Link, envelope_id: str) -> None:
         with trio.move_on_after(ACK_TIMEOUT_S):
