@@ -77,6 +77,7 @@ class Harness:
     commands: trio.MemorySendChannel[SlackCommand]
     domain: FakeDomain
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stopped: trio.Event = field(default_factory=trio.Event)
 
     def id(self, name: str) -> str:
         return str(self.users[name]["id"])
@@ -214,7 +215,13 @@ async def slack_harness(
                 post_pause_s=0.05,
             )
             send, receive = trio.open_memory_channel[SlackCommand](100)
-            await nursery.start(actor.run, receive)
+            harness = Harness(emulator, base_url, http, actor, web, send, domain, users)
+
+            async def run_actor(*, task_status: trio.TaskStatus[None]) -> None:
+                await actor.run(receive, task_status=task_status)
+                harness.stopped.set()
+
+            await nursery.start(run_actor)
             if mode == "events":
                 app_url = await nursery.start(serve_routes, actor.http_routes())
                 targets = {
@@ -223,7 +230,7 @@ async def slack_harness(
                 }
                 assert (await http.post(base_url + "/_emu/app", json=targets)).status_code == 200
             try:
-                yield Harness(emulator, base_url, http, actor, web, send, domain, users)
+                yield harness
             finally:
                 nursery.cancel_scope.cancel()
         await web.aclose()

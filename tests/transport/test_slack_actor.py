@@ -226,3 +226,14 @@ async def test_presence_polling_publishes_the_pool_then_only_changes() -> None:
             await h.api_as("bob", "users.setPresence", presence="auto")
             assert await h.domain.next_fact() == PresenceChanged(bob, True)
             assert h.actor.statistics().presence.polls >= 4
+
+
+async def test_closing_the_mailbox_finishes_held_commands_then_stops() -> None:
+    with trio.fail_after(DEADLINE):
+        async with slack_harness() as h:
+            await h.send(PostOffer(offer(h)))
+            await h.send(ResolveOffer("o_1", h.id("alice"), "withdrawn"))
+            await h.commands.aclose()
+            await h.stopped.wait()
+            _, (message,) = await offer_dm(h)
+            assert "Withdrawn" in message["text"]

@@ -191,3 +191,21 @@ async def test_rtm_presence_changes_reach_the_domain() -> None:
             await h.api_as("alice", "users.setPresence", presence="auto")
             assert await h.domain.next_fact() == PresenceChanged(alice, True)
             assert h.actor.statistics().presence.polls == 2  # one round at connect, then RTM
+
+
+@pytest.mark.parametrize(
+    "fault", [{"drop_sockets": "socket_mode"}, {"disconnect": "refresh_requested"}]
+)
+async def test_a_lost_socket_loses_and_duplicates_nothing(fault: dict[str, Any]) -> None:
+    with trio.fail_after(DEADLINE):
+        async with slack_harness() as h:
+            room = await open_room(h)
+            for n in range(30):
+                if n == 10:
+                    await h.emu("POST", "/_emu/faults", json=fault)
+                await say(h, "alice", room.room_id, f"m{n}")
+            texts = [(await h.domain.next_fact()).text for _ in range(30)]  # type: ignore[union-attr]
+            assert texts == [f"m{n}" for n in range(30)]
+            await h.command("alice", room.room_id, "/end-takeover")
+            assert await h.domain.next_fact() == EndTakeoverRequested(room.room_id, h.id("alice"))
+            assert h.domain.pending() == []
