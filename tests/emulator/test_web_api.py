@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import httpx
 import pytest
 from slack_sdk import WebClient
@@ -392,7 +390,4 @@ def test_misc_methods(emulator_thread: ThreadedEmulator) -> None:
     general = next(c for c in bot.conversations_list()["channels"] if c["name"] == "general")
     joined = bot.conversations_join(channel=general["id"])
     assert joined["channel"]["is_member"] is True
-    assert (
-        json.loads(json.dumps(bot.conversations_join(channel=general["id"]).data))["warning"]
-        == "already_in_channel"
-    )
+    assert bot.conversations_join(channel=general["id"])["warning"] == "already_in_channel"
