@@ -43,6 +43,7 @@ class ChatServer:
         health: Callable[[], Mapping[str, bool]] = dict,
         extra_routes: Sequence[BaseRoute] = (),
         graceful_timeout_s: float = 3.0,
+        ws_idle_close_s: float = 120.0,
     ) -> None:
         self._http = http
         self._draining = trio.Event()
@@ -53,6 +54,7 @@ class ChatServer:
             health=health,
             draining=self._draining,
             extra_routes=extra_routes,
+            ws_idle_close_s=ws_idle_close_s,
         )
         self._config = Config()
         self._config.bind = [_bind(http.host, http.port)]

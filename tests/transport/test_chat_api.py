@@ -481,11 +481,13 @@ async def test_widget_page_and_assets(chat: Chat) -> None:
     page = await chat.client.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert '<script src="/static/widget.js"' in page.text
+    assert '<script type="module" src="/static/widget.js">' in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
-    script = await chat.client.get("/static/widget.js")
-    assert script.status_code == 200
-    assert "innerHTML" not in script.text
+    for name in ("widget.js", "widget-link.js", "widget-view.js"):
+        script = await chat.client.get(f"/static/{name}")
+        assert script.status_code == 200
+        assert "javascript" in script.headers["content-type"]
+        assert "innerHTML" not in script.text  # texts go in as textContent only
     assert (await chat.client.get("/static/widget.css")).status_code == 200
     assert page.headers["x-content-type-options"] == "nosniff"
 
