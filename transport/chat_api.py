@@ -110,9 +110,6 @@ class _Routes:
         wanted = decode_open_session(await self._body(request, empty_ok=True))
         with self.sessions.domain_errors():
             opened = await self.domain.open_session(wanted.customer_id, wanted.name, wanted.email)
-        _log.info(
-            "chat_session_opened", session_id=opened.session_id, customer_id=opened.customer_id
-        )
         return _json(
             {
                 "session_id": opened.session_id,
@@ -125,8 +122,8 @@ class _Routes:
     async def post_message(self, request: Request) -> Response:
         session_id = self.sessions.authorize(request.path_params["session_id"], request.headers)
         text = decode_message_text(await self._body(request), self.http.max_text_chars)
-        self.limiter.check(session_id)
         self.sessions.refuse_if_draining()
+        self.limiter.check(session_id)
         with self.sessions.domain_errors(), trio.move_on_after(DURABLE_DEADLINE_S):
             seq = await self.domain.customer_says(session_id, text)
             return _json({"seq": seq}, 202)

@@ -118,6 +118,20 @@ async def test_202_only_once_the_message_is_durable(chat: Chat) -> None:
     assert (fact.seq, fact.text) == (answers[0].json()["seq"], "hello")
 
 
+async def test_a_message_not_durable_within_30_s_is_503_retry(
+    chat: Chat, autojump_clock: trio.testing.MockClock
+) -> None:
+    session = await chat.open()
+    chat.sink.close_gate()  # the journal is stuck
+    start = trio.current_time()
+    response = await chat.say(session, "hello?")
+    assert trio.current_time() - start == 30.0
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable"
+    assert response.headers["Retry-After"] == "5"
+    chat.sink.release()
+
+
 async def test_text_comes_back_exactly_as_sent(chat: Chat) -> None:
     session = await chat.open()
     text = f"  {XSS}\n&amp; <b>bold</b> é 🙂 "
