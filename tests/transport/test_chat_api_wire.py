@@ -42,10 +42,7 @@ def test_open_session_fields_are_optional_trimmed_and_unknown_ones_ignored() -> 
     "body",
     [
         {"customer_id": 5},
-        {"customer_id": "UPPER"},
-        {"customer_id": "has space"},
-        {"customer_id": "x" * 37},
-        {"customer_id": "-leading-dash"},
+        {"customer_id": "x" * 65},
         {"name": ["list"]},
         {"name": "n" * 201},
         {"email": {"a": 1}},
