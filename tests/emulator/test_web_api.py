@@ -224,6 +224,13 @@ def test_archived_channels_keep_their_names_and_bots_cannot_unarchive(
     info = bot.conversations_info(channel=room)["channel"]
     assert info["is_archived"] and info["name"] == "swivl_user_c1"
     assert bot.conversations_create(name="swivl_user_c1-2", is_private=True)["ok"]
+    # a person may unarchive a channel they are in
+    alice = emulator_thread.user_client("alice")
+    own = alice.conversations_create(name="alices-room", is_private=True)["channel"]["id"]
+    assert error_of(alice.conversations_unarchive, channel=own) == "not_archived"
+    alice.conversations_archive(channel=own)
+    assert alice.conversations_unarchive(channel=own)["ok"]
+    assert alice.conversations_info(channel=own)["channel"]["is_archived"] is False
 
 
 def test_private_channels_are_visible_only_to_members(emulator_thread: ThreadedEmulator) -> None:
@@ -348,6 +355,7 @@ def test_users_info_list_and_profile(emulator_thread: ThreadedEmulator) -> None:
     names = [m["name"] for m in first["members"] + rest["members"]]
     assert names == ["takeover", "alice", "bob"]
     assert [m["is_bot"] for m in first["members"]] == [True, False]
+    assert error_of(bot.users_list, cursor="not-a-cursor") == "invalid_cursor"
 
 
 def test_presence(emulator_thread: ThreadedEmulator) -> None:
@@ -370,6 +378,12 @@ def test_connection_urls(emulator_thread: ThreadedEmulator) -> None:
     assert url.startswith("ws://127.0.0.1:") and "/link/?ticket=" in url
     rtm = emulator_thread.bot.rtm_connect()
     assert rtm["url"].startswith("ws://") and rtm["self"]["id"] == creds.bot_user_id
+    app = WebClient(token=creds.app_token, base_url=emulator_thread.api_url)
+    assert error_of(app.rtm_connect) == "not_allowed_token_type"
+    assert (
+        error_of(WebClient(token="xoxp-nobody", base_url=emulator_thread.api_url).rtm_connect)
+        == "invalid_auth"
+    )
 
 
 def test_misc_methods(emulator_thread: ThreadedEmulator) -> None:
