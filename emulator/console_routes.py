@@ -180,7 +180,7 @@ class EmuRoutes:
         if not isinstance(real_name, str) or not isinstance(title, str):
             raise SlackError("invalid_arguments", detail="real_name and title must be strings")
         user = self.ws.add_user(name, real_name=real_name, title=title)
-        general = next((c for c in self.ws.channels.values() if c.name == "general"), None)
+        general = self.ws.channels.get(self.ws.names.get("general", ""))
         if general is not None:
             general.members.append(user.id)
         self.router.settle()

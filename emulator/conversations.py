@@ -38,9 +38,8 @@ def check_name(ws: Workspace, name: str | None, *, exclude: str | None = None) -
         raise SlackError("invalid_name_specials")
     if _PUNCTUATION_ONLY.match(name):
         raise SlackError("invalid_name_punctuation")
-    for channel in ws.channels.values():
-        if channel.name == name and channel.id != exclude and not channel.is_im:
-            raise SlackError("name_taken")
+    if ws.names.get(name, exclude) != exclude:
+        raise SlackError("name_taken")
     return name
 
 
@@ -138,8 +137,7 @@ def rename(ws: Workspace, actor: Principal, channel_id: str | None, name: str | 
         raise SlackError("method_not_supported_for_channel_type")
     if channel.is_archived:
         raise SlackError("is_archived")
-    channel.name = check_name(ws, name, exclude=channel.id)
-    ws.touch()
+    ws.rename(channel, check_name(ws, name, exclude=channel.id))
     return channel
 
 
@@ -172,13 +170,12 @@ def open_conversation(
         raise SlackError("too_many_users")
     others = [ws.user(u) for u in dict.fromkeys(users)]
     if len(others) == 1:
-        before = set(ws.channels)
-        channel = ws.open_im(actor.user, others[0])
-        return channel, channel.id in before
+        existed = ws.dm_between([actor.user.id, others[0].id]) is not None
+        return ws.open_im(actor.user, others[0]), existed
     members = sorted({actor.user.id, *(u.id for u in others)})
-    for channel in ws.channels.values():
-        if channel.is_mpim and sorted(channel.members) == members:
-            return channel, True
+    existing = ws.dm_between(members)
+    if existing is not None:
+        return existing, True
     names = sorted(ws.users[m].name for m in members)
     channel = ws.add_channel(
         Channel(

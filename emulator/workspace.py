@@ -104,6 +104,8 @@ class Workspace:
         self.by_name: dict[str, User] = {}
         self.tokens: dict[str, Principal] = {}
         self.channels: dict[str, Channel] = {}
+        self.names: dict[str, str] = {}  # channel name -> id (archived ones keep theirs)
+        self._dms: dict[tuple[str, ...], str] = {}  # sorted member ids -> DM or group DM id
         self.ephemerals: list[Ephemeral] = []
         self.pending: list[Happening] = []
         self.version = 0
@@ -205,8 +207,23 @@ class Workspace:
 
     def add_channel(self, channel: Channel) -> Channel:
         self.channels[channel.id] = channel
+        if channel.is_im or channel.is_mpim:
+            self._dms[tuple(sorted(set(channel.members)))] = channel.id
+        else:
+            self.names[channel.name] = channel.id
         self.touch()
         return channel
+
+    def rename(self, channel: Channel, name: str) -> None:
+        del self.names[channel.name]
+        channel.name = name
+        self.names[name] = channel.id
+        self.touch()
+
+    def dm_between(self, user_ids: list[str]) -> Channel | None:
+        """The DM (two ids, or one for a self-DM) or group DM with exactly these members."""
+        channel_id = self._dms.get(tuple(sorted(set(user_ids))))
+        return self.channels[channel_id] if channel_id else None
 
     def visible(self, viewer: User, channel_id: str | None) -> Channel:
         """The channel if `viewer` may see it: public ones, or any they are a member of."""
@@ -217,23 +234,19 @@ class Workspace:
 
     def find_channel(self, viewer: User, ref: str | None) -> Channel:
         """Resolve a `channel` argument: an id, `#name` or `name`, or a user id (their DM with viewer)."""
-        ref = (ref or "").strip()
-        if ref.startswith("#"):
-            ref = ref[1:]
+        ref = (ref or "").strip().removeprefix("#")
         if ref in self.channels:
             return self.visible(viewer, ref)
-        if ref in self.users and ref != viewer.id:
+        if ref in self.users:
             return self.open_im(viewer, self.users[ref])
-        for channel in self.channels.values():
-            if channel.name == ref and not channel.is_im and not channel.is_mpim:
-                return self.visible(viewer, channel.id)
+        if ref in self.names:
+            return self.visible(viewer, self.names[ref])
         raise SlackError("channel_not_found")
 
     def open_im(self, viewer: User, other: User) -> Channel:
-        pair = sorted({viewer.id, other.id})
-        for channel in self.channels.values():
-            if channel.is_im and sorted(set(channel.members)) == pair:
-                return channel
+        existing = self.dm_between([viewer.id, other.id])
+        if existing is not None and existing.is_im:
+            return existing
         return self.add_channel(
             Channel(
                 id=self.new_id("D"),
