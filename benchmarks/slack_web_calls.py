@@ -15,7 +15,7 @@ the other, for `--seconds`, `--rounds` times, and prints the median of each with
 - ``slack_sdk``       `slack_sdk.WebClient.chat_postMessage` from 50 threads.
 
 CPU is the client process's user+system time over the timed window (all its threads), so the
-server's work is not counted. `--url` points every variant at another server instead (for
+server's work is not counted; "server cpu" is the server process's share of a core meanwhile. `--url` points every variant at another server instead (for
 example the emulator's ``http://127.0.0.1:PORT/api/`` with `--token`).
 """
 
@@ -111,7 +111,9 @@ def _run_sdk(url: str, token: str, callers: int, seconds: float) -> tuple[int, f
     return sum(counts), time.perf_counter() - t0, _cpu() - cpu0
 
 
-def _run_trio(variant: str, url: str, token: str, callers: int, seconds: float) -> tuple[int, float, float]:
+def _run_trio(
+    variant: str, url: str, token: str, callers: int, seconds: float
+) -> tuple[int, float, float]:
     import httpx
     import trio
 
@@ -122,10 +124,14 @@ def _run_trio(variant: str, url: str, token: str, callers: int, seconds: float) 
         counts = [0] * callers
         if variant == "httpx.AsyncClient":
             limits = httpx.Limits(max_connections=callers, max_keepalive_connections=callers)
-            plain = httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits)
+            plain = httpx.AsyncClient(
+                base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits
+            )
 
             async def call(i: int) -> None:
-                response = await plain.post("chat.postMessage", json={"channel": f"C{i}", "text": "hello"})
+                response = await plain.post(
+                    "chat.postMessage", json={"channel": f"C{i}", "text": "hello"}
+                )
                 response.json()
 
             closer = plain.aclose
@@ -168,24 +174,43 @@ def _variant(args: argparse.Namespace) -> None:
     if args.variant == "slack_sdk":
         calls, elapsed, cpu = _run_sdk(args.url, args.token, args.callers, args.seconds)
     else:
-        calls, elapsed, cpu = _run_trio(args.variant, args.url, args.token, args.callers, args.seconds)
+        calls, elapsed, cpu = _run_trio(
+            args.variant, args.url, args.token, args.callers, args.seconds
+        )
     print(json.dumps({"calls": calls, "elapsed": elapsed, "cpu": cpu}))
 
 
 # --- the driver -----------------------------------------------------------------------------
 
 
-def _measure(variant: str, url: str, args: argparse.Namespace) -> dict[str, float]:
+def _server_cpu(pid: int | None) -> float:
+    """The server process's user+system seconds (Linux /proc), 0 when unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(
+    variant: str, url: str, args: argparse.Namespace, server: int | None
+) -> dict[str, float]:
     command = [
         sys.executable, __file__, "--variant", variant, "--url", url, "--token", args.token,
         "--callers", str(args.callers), "--seconds", str(args.seconds),
     ]  # fmt: skip
+    server_cpu = _server_cpu(server)
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    server_cpu = _server_cpu(server) - server_cpu
     result = json.loads(out.strip().splitlines()[-1])
     return {
         "calls_per_s": result["calls"] / result["elapsed"],
         "cpu_us_per_call": result["cpu"] / result["calls"] * 1e6,
         "cpu_share": result["cpu"] / result["elapsed"],
+        # Includes the run's warm-up and start-up, so slightly above the timed window's.
+        "server_cpu_share": server_cpu / result["elapsed"],
     }
 
 
@@ -210,25 +235,31 @@ def main() -> None:
     server = None
     url = args.url
     if not url:
-        server = subprocess.Popen([sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True)
+        server = subprocess.Popen(
+            [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True
+        )
         assert server.stdout is not None
         url = f"http://127.0.0.1:{server.stdout.readline().strip()}/api/"
     try:
         runs: dict[str, list[dict[str, float]]] = {v: [] for v in args.variants}
         for _ in range(args.rounds):  # interleaved, so drift hits every variant alike
             for variant in args.variants:
-                runs[variant].append(_measure(variant, url, args))
+                pid = server.pid if server is not None else None
+                runs[variant].append(_measure(variant, url, args, pid))
     finally:
         if server is not None:
             server.terminate()
             server.wait()
-    figures = {
-        v: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for v, rs in runs.items()
-    }
-    print(f"{args.callers} callers, {args.seconds:g} s x {args.rounds} rounds (median), cpus={os.cpu_count()}")
-    print(f"{'variant':<20}{'calls/s':>10}{'cpu us/call':>13}{'cpu share':>11}")
+    figures = {v: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for v, rs in runs.items()}
+    print(
+        f"{args.callers} callers, {args.seconds:g} s x {args.rounds} rounds (median), cpus={os.cpu_count()}"
+    )
+    print(f"{'variant':<20}{'calls/s':>10}{'cpu us/call':>13}{'cpu share':>11}{'server cpu':>12}")
     for variant, f in figures.items():
-        print(f"{variant:<20}{f['calls_per_s']:>10.0f}{f['cpu_us_per_call']:>13.0f}{f['cpu_share']:>11.2f}")
+        print(
+            f"{variant:<20}{f['calls_per_s']:>10.0f}{f['cpu_us_per_call']:>13.0f}"
+            f"{f['cpu_share']:>11.2f}{f['server_cpu_share']:>12.2f}"
+        )
     if BASELINE in figures:
         base = figures[BASELINE]
         for variant, f in figures.items():
