@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from typing import Any
+from typing import Any, assert_never
 
 from emulator.workspace import (
     Channel,
@@ -18,6 +18,7 @@ from emulator.workspace import (
     MessageChanged,
     MessageDeleted,
     MessagePosted,
+    PresenceChanged,
     User,
     Workspace,
 )
@@ -90,8 +91,10 @@ def message_event(ws: Workspace, channel: Channel, happening: Happening) -> dict
                 "ts": event_ts,
                 "event_ts": event_ts,
             }
-        case _:
+        case PresenceChanged():
             return None
+        case _:
+            assert_never(happening)
     event["channel_type"] = channel.channel_type
     return event
 

@@ -21,7 +21,7 @@ from emulator import api_chat, api_conversations, api_users
 from emulator.errors import SlackError
 from emulator.faults import Faults
 from emulator.rate_tiers import RateLimiter
-from emulator.web_args import Args, Call, Links, decode_body, token_of
+from emulator.web_args import MAX_BODY, Args, Call, Links, decode_body, token_of
 from emulator.workspace import Principal, Workspace
 
 __all__ = ["HANDLERS", "WebApi", "WebApiStats"]
@@ -83,6 +83,9 @@ class WebApi:
             data: dict[str, Any] = dict(request.query_params)
             json_body = False
             if request.method == "POST":
+                length = request.headers.get("content-length", "0")
+                if not length.isdigit() or int(length) > MAX_BODY:
+                    raise SlackError("request_too_large")
                 body, json_body = decode_body(
                     request.headers.get("content-type", ""), await request.body()
                 )
