@@ -1,9 +1,11 @@
-"""The chat widget in headless Chromium, served by the real chat server over the real domain.
+"""The chat widget in headless Chromium: over the whole daemon with the bundled Slack emulator,
+and over the chat server and the domain with a scripted Slack side.
 
-The server and the domain run in the test's trio loop; Playwright's sync API drives Chromium from
-a worker thread (`trio.to_thread.run_sync`), and plays the agent by calling back into the loop
-(`trio.from_thread.run`) with the Slack facts an agent's clicks and messages become. The bot is
-the knowledge-base bot with the shipped example knowledge base. Screenshots go to test-artifacts/.
+The servers run in the test's trio loop; Playwright's sync API drives Chromium from a worker
+thread (`trio.to_thread.run_sync`) and plays the agent by calling back into the loop
+(`trio.from_thread.run`): through the emulator's API, or with the Slack facts an agent's clicks
+and messages become. The bot is the knowledge-base bot with the shipped example knowledge base.
+Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 import trio
 
+import daemon
 from actors.domain import Domain
 from actors.facts import MemoryFactSink
 from actors.knowledge_base import load_knowledge_base
@@ -36,7 +40,7 @@ from actors.ports import (
     RoomOpened,
     SlackCommand,
 )
-from actors.settings import BotSettings, HttpSettings, RoutingSettings
+from actors.settings import BotSettings, HttpSettings, RoutingSettings, parse_settings
 from transport.chat_api import WidgetConfig
 from transport.chat_server import ChatServer
 
@@ -290,3 +294,152 @@ async def test_widget_long_polls_without_websockets_and_remembers_the_customer()
     greeting = BotSettings().greeting
     assert seen["history_texts"][:2] == [greeting, "How much does shipping cost?"]
     assert "Can I talk to a human?" in seen["history_texts"]
+
+
+# --- the whole daemon, with the bundled Slack emulator playing the agent's side -----------------
+
+
+class EmulatorAgent:
+    """An agent acting through the emulator: clicks on the offer DM, posts in the room with their
+    own user token, runs /end-takeover. Waits by long-polling the emulator's change feed."""
+
+    def __init__(self, http: httpx.AsyncClient, emulator_url: str) -> None:
+        self.http, self.emu = http, emulator_url
+        self.version = 0
+        self.user: dict[str, Any] = {}
+        self.room = ""
+
+    async def _get(self, path: str, **params: str) -> Any:
+        response = await self.http.get(self.emu + path, params=params)
+        response.raise_for_status()
+        return response.json()
+
+    async def _until(self, find: Callable[[], Awaitable[Any]]) -> Any:
+        while (found := await find()) is None:
+            changes = await self._get("/_emu/changes", since=str(self.version), wait="10")
+            self.version = changes["version"]
+        return found
+
+    async def _offer(self) -> tuple[dict[str, Any], str, str] | None:
+        users = {u["id"]: u for u in (await self._get("/_emu/users"))["users"]}
+        for channel in (await self._get("/_emu/channels"))["channels"]:
+            if not channel["is_im"]:
+                continue
+            for message in (await self._get("/_emu/messages", channel=channel["id"]))["messages"]:
+                if "offer_accept" in str(message.get("blocks", "")):
+                    human = next(m for m in channel["members"] if m in users)
+                    return users[human], channel["id"], message["ts"]
+        return None
+
+    async def accept(self) -> None:
+        self.user, channel, ts = await self._until(self._offer)
+        answer = await self.http.post(
+            self.emu + "/_emu/click",
+            json={
+                "user": self.user["id"],
+                "channel": channel,
+                "ts": ts,
+                "action_id": "offer_accept",
+            },
+        )
+        answer.raise_for_status()
+
+        async def room() -> str | None:
+            for c in (await self._get("/_emu/channels"))["channels"]:
+                if c["name"].startswith("swivl_user_") and self.user["id"] in c["members"]:
+                    return str(c["id"])
+            return None
+
+        self.room = await self._until(room)
+
+    async def say(self, text: str) -> None:
+        answer = await self.http.post(
+            self.emu + "/api/chat.postMessage",
+            headers={"Authorization": f"Bearer {self.user['token']}"},
+            json={"channel": self.room, "text": text},
+        )
+        assert answer.json()["ok"], answer.text
+
+    async def wait_in_room(self, text: str) -> None:
+        async def posted() -> bool | None:
+            messages = (await self._get("/_emu/messages", channel=self.room))["messages"]
+            return True if any(text in m["text"] for m in messages) else None
+
+        await self._until(posted)
+
+    async def end(self) -> None:
+        answer = await self.http.post(
+            self.emu + "/_emu/command",
+            json={"user": self.user["id"], "channel": self.room, "command": "/end-takeover"},
+        )
+        answer.raise_for_status()
+
+
+def drive_with_emulator(chat_url: str, agent: Callable[..., Any]) -> dict[str, Any]:
+    from playwright.sync_api import expect
+
+    seen: dict[str, Any] = {"dialogs": []}
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 520, "height": 820})
+        page.set_default_timeout(WAIT_MS)
+        page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+        page.goto(chat_url + "/")
+        expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+        log = page.locator("#log")
+        say(page, "When will my order arrive?")
+        expect(log.locator(".msg-bot").last).to_contain_text("business days")
+        say(page, "I'd like to talk to a human")
+        expect(page.locator("#searching")).to_be_visible()
+
+        user = agent("accept")
+        card = log.locator(".agent-card")
+        expect(card).to_contain_text("joined the chat")
+        expect(card).to_contain_text(user["real_name"])
+        expect(card).to_contain_text(user["title"])
+        expect(page.locator("#who-sub")).to_have_text(user["title"])
+
+        # Typed in Slack, "<" and ">" reach the API as entities (Slack's client escapes them).
+        agent("say", "Hello, &lt;img src=x onerror=alert(1)&gt; &amp; welcome")
+        expect(log.locator(".msg-agent .msg-text").last).to_have_text(f"Hello, {XSS} & welcome")
+        say(page, XSS)
+        agent("wait_in_room", "&lt;img src=x onerror=alert(1)&gt;")  # escaped for Slack
+        page.screenshot(path=str(ARTIFACTS / "widget-daemon-agent.png"))
+
+        agent("end")
+        expect(log.locator(".sys-text").last).to_contain_text("left the chat")
+        seen["images_in_texts"] = log.locator(".msg-text img").count()
+        page.screenshot(path=str(ARTIFACTS / "widget-daemon.png"))
+    return seen
+
+
+@pytest.mark.browser
+async def test_widget_with_the_daemon_and_an_agent_in_the_emulator(tmp_path: Path) -> None:
+    settings = parse_settings(
+        {
+            "http": {"port": 0},
+            "emulator": {
+                "port": 0,
+                "agents": [{"name": "alice", "real_name": "Alice Moreau", "title": "Support lead"}],
+            },
+            "journal": {"path": str(tmp_path / "journal")},
+            "log": {"level": "warning"},
+        }
+    )
+    stop = trio.Event()
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery, httpx.AsyncClient() as http:
+            urls = await nursery.start(daemon.serve, settings, ROOT, stop)
+            assert urls.emulator is not None
+            emulator_agent = EmulatorAgent(http, urls.emulator)
+
+            async def act(action: str, *args: str) -> Any:
+                await getattr(emulator_agent, action)(*args)
+                return emulator_agent.user
+
+            def agent(action: str, *args: str) -> Any:  # called from the browser's thread
+                return trio.from_thread.run(act, action, *args)
+
+            seen = await trio.to_thread.run_sync(drive_with_emulator, urls.chat, agent)
+            stop.set()  # the daemon drains and returns on its own
+    assert seen["dialogs"] == []
+    assert seen["images_in_texts"] == 0
