@@ -19,7 +19,6 @@ found instead of posting it twice (see `transport.slack_web_post`).
 
 from __future__ import annotations
 
-import json
 import random as _random
 import re
 import time
@@ -36,19 +35,23 @@ from transport.slack_backoff import Backoff, RandomSource
 from transport.slack_errors import (
     SlackApiError,
     SlackError,
-    SlackHttpError,
     SlackPostUncertain,
     SlackRateLimited,
-    SlackTimeout,
     SlackTransportError,
 )
 from transport.slack_rate import RateLimiter, RateLimiterStatistics, RateLimits
-from transport.slack_web_post import (
-    LOOKUP_MARGIN_S,
-    PendingPost,
-    PostIds,
-    form_encode,
+from transport.slack_web_answer import (
+    FORM_TYPE,
+    JSON_TYPE,
+    Endpoint,
+    Failure,
+    Headers,
+    Limited,
+    classify,
+    encode_body,
+    final_error,
 )
+from transport.slack_web_post import LOOKUP_MARGIN_S, PendingPost, PostIds
 from transport.slack_web_post import (
     find_post as lookup_post,
 )
@@ -61,14 +64,7 @@ __all__ = ["MethodStatistics", "RetryPolicy", "SlackWebClient", "SlackWebStatist
 
 _log = structlog.get_logger("transport.slack_web")
 
-_JSON_METHODS = frozenset(
-    {"chat.postMessage", "chat.update", "chat.postEphemeral", "chat.scheduleMessage"}
-    | {"views.publish", "views.open", "views.update", "views.push"}
-)
 _METHOD_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.]*$")
-_Headers = httpx.Headers | list[tuple[bytes, bytes]]
-_JSON_TYPE = b"application/json; charset=utf-8"
-_FORM_TYPE = b"application/x-www-form-urlencoded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,32 +116,6 @@ class _Counters:
         self.calls = self.ok = self.api_errors = self.failed = self.retries = self.rate_limited = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    kind: str  # "timeout" | "http" | "transport"
-    detail: str
-    maybe_sent: bool
-    status: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class _Limited:
-    retry_after: float
-    response: Mapping[str, Any]
-
-
-class _Endpoint:
-    """One method's URL, pre-parsed for both transport paths."""
-
-    __slots__ = ("host", "origin", "target", "url")
-
-    def __init__(self, url: httpx.URL) -> None:
-        self.url = url
-        self.origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
-        self.target = url.raw_path
-        self.host = url.netloc
-
-
 class _Core:
     """What sibling clients (`with_token`) share: the transport, the tiers and the counters."""
 
@@ -168,18 +138,18 @@ class _Core:
         self.retry = retry
         self.random = random
         self.wall_clock = wall_clock
-        self.endpoints: dict[str, _Endpoint] = {}
+        self.endpoints: dict[str, Endpoint] = {}
         self.counters: dict[str, _Counters] = {}
         self.in_flight = self.post_lookups = self.posts_recovered = 0
         self.posts = PostIds()
         self.closed = False
 
-    def endpoint(self, method: str) -> _Endpoint:
+    def endpoint(self, method: str) -> Endpoint:
         endpoint = self.endpoints.get(method)
         if endpoint is None:
             if not _METHOD_NAME.match(method):
                 raise ValueError(f"not a Slack method name: {method!r}")
-            endpoint = self.endpoints[method] = _Endpoint(httpx.URL(self.api_url + method))
+            endpoint = self.endpoints[method] = Endpoint(httpx.URL(self.api_url + method))
         return endpoint
 
 
@@ -215,7 +185,7 @@ class SlackWebClient:
         auth = b"Bearer " + token.encode("ascii")
         self._headers = {
             ctype: [(b"Authorization", auth), (b"Content-Type", ctype)]
-            for ctype in (_JSON_TYPE, _FORM_TYPE)
+            for ctype in (JSON_TYPE, FORM_TYPE)
         }
 
     @classmethod
@@ -305,10 +275,7 @@ class SlackWebClient:
             counters = core.counters[method] = _Counters()
         counters.calls += 1
         endpoint = core.endpoint(method)
-        if method in _JSON_METHODS:
-            body, ctype = json.dumps(params, separators=(",", ":")).encode(), _JSON_TYPE
-        else:
-            body, ctype = form_encode(params), _FORM_TYPE
+        body, ctype = encode_body(method, params)
         retry = core.retry
         failures = limited = 0
         core.in_flight += 1
@@ -323,7 +290,7 @@ class SlackWebClient:
                 if type(outcome) is dict:
                     counters.ok += 1
                     return outcome
-                if isinstance(outcome, _Limited):
+                if isinstance(outcome, Limited):
                     counters.rate_limited += 1
                     limited += 1
                     if limited > retry.max_rate_limited_waits:
@@ -332,11 +299,11 @@ class SlackWebClient:
                     _log.info("slack_rate_limited", method=method, retry_after=outcome.retry_after)
                     core.limiter.block(method, outcome.retry_after)
                     continue
-                assert isinstance(outcome, _Failure)
+                assert isinstance(outcome, Failure)
                 failures += 1
                 if failures >= retry.max_attempts:
                     counters.failed += 1
-                    raise _final_error(method, outcome, failures, post)
+                    raise final_error(method, outcome, failures, post)
                 counters.retries += 1
                 delay = retry.backoff.delay(failures - 1, core.random)
                 _log.info(
@@ -371,8 +338,8 @@ class SlackWebClient:
             ) from None
 
     async def _send(
-        self, endpoint: _Endpoint, ctype: bytes, body: bytes
-    ) -> tuple[int, _Headers, bytes]:
+        self, endpoint: Endpoint, ctype: bytes, body: bytes
+    ) -> tuple[int, Headers, bytes]:
         core = self._core
         headers = self._headers[ctype]
         if core.raw is not None:
@@ -389,50 +356,18 @@ class SlackWebClient:
         return response.status_code, response.headers, await response.aread()
 
     async def _attempt(
-        self, method: str, endpoint: _Endpoint, ctype: bytes, body: bytes
-    ) -> dict[str, Any] | _Failure | _Limited:
+        self, method: str, endpoint: Endpoint, ctype: bytes, body: bytes
+    ) -> dict[str, Any] | Failure | Limited:
         core = self._core
         try:
             with trio.move_on_after(core.retry.attempt_timeout_s) as scope:
                 status, headers, content = await self._send(endpoint, ctype, body)
         except httpx.RequestError as e:
             sent = not isinstance(e, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-            return _Failure("transport", f"{type(e).__name__}: {e}", sent)
+            return Failure("transport", f"{type(e).__name__}: {e}", sent)
         if scope.cancelled_caught:
-            return _Failure("timeout", f"no answer within {core.retry.attempt_timeout_s}s", True)
-        data = _decode(content)
-        if status == 200:
-            if data is None:
-                return _Failure("transport", "answer is not a JSON object", True)
-            if data.get("ok") is True:
-                return data
-            error = data.get("error")
-            if error == "ratelimited":
-                return _Limited(self._retry_after(headers), data)
-            raise SlackApiError(method, error if isinstance(error, str) else "unknown_error", data)
-        if status == 429:
-            return _Limited(
-                self._retry_after(headers), data or {"ok": False, "error": "ratelimited"}
-            )
-        if status >= 500:
-            return _Failure("http", f"HTTP {status}", True, status)
-        error = data.get("error") if data is not None else None
-        if isinstance(error, str):
-            raise SlackApiError(method, error, data or {})
-        raise SlackHttpError(method, status)
-
-    def _retry_after(self, headers: _Headers) -> float:
-        if isinstance(headers, httpx.Headers):
-            raw = headers.get("retry-after", "")
-        else:
-            raw = next((v.decode("latin-1") for k, v in headers if k == b"retry-after"), "")
-        try:
-            value = float(raw)
-        except ValueError:
-            value = float("nan")
-        if value != value:  # missing, unparsable or NaN
-            return self._core.retry.default_retry_after_s
-        return min(3600.0, max(0.0, value))
+            return Failure("timeout", f"no answer within {core.retry.attempt_timeout_s}s", True)
+        return classify(method, status, headers, content, core.retry.default_retry_after_s)
 
     def statistics(self) -> SlackWebStatistics:
         core = self._core
@@ -454,27 +389,3 @@ class SlackWebClient:
             methods=MappingProxyType(methods),
             queue=core.limiter.statistics(),
         )
-
-
-def _decode(content: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(content)
-    except ValueError:
-        return None
-    return data if type(data) is dict else None
-
-
-def _final_error(
-    method: str, failure: _Failure, attempts: int, post: PendingPost | None
-) -> SlackTransportError:
-    if post is not None and failure.maybe_sent:
-        return SlackPostUncertain(post.channel, post.post_id, failure.detail, attempts=attempts)
-    if failure.kind == "timeout":
-        return SlackTimeout(method, failure.detail, attempts=attempts, maybe_sent=True)
-    if failure.kind == "http":
-        return SlackHttpError(
-            method, failure.status, attempts=attempts, maybe_sent=failure.maybe_sent
-        )
-    return SlackTransportError(
-        method, failure.detail, attempts=attempts, maybe_sent=failure.maybe_sent
-    )
