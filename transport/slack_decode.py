@@ -47,8 +47,9 @@ __all__ = [
 
 END_COMMAND = "/end-takeover"
 InboundKind = Literal["events_api", "interactive", "slash_commands", "rtm"]
-_RELAYED_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
-_ROOM_CHANNEL_TYPES = frozenset({"group", "channel", "mpim", None})
+# tuples, not sets: a payload value may be unhashable (a list), and `in` must not raise
+_RELAYED_SUBTYPES = (None, "thread_broadcast", "file_share")
+_ROOM_CHANNEL_TYPES = ("group", "channel", "mpim", None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -255,3 +255,10 @@ def test_valid_payloads_with_any_part_replaced_never_raise(
     if isinstance(result, Decoded):
         for fact in result.facts:
             assert all(isinstance(getattr(fact, f), str | bool) for f in fact.__slots__)
+
+
+def test_unhashable_values_where_strings_belong_are_handled() -> None:
+    for fields in ({"subtype": ["x"]}, {"channel_type": {"a": 1}}):
+        result = decode(callback(message(**fields)), CTX)
+        assert isinstance(result, Ignored | Rejected)
+        assert not (isinstance(result, Rejected) and result.reason == "decoder_error")
