@@ -193,6 +193,12 @@ class SlackActor:
             case "rtm":
                 if self._settings.app_token:
                     await nursery.start(self._socket_mode().run)
+                else:
+                    _log.warning(
+                        "slack_rtm_without_app_token",
+                        detail="clicks and /end-takeover arrive only through http_routes()",
+                        signing_secret=bool(self._settings.signing_secret),
+                    )
                 await nursery.start(self._rtm().run)
             case "events":
                 nursery.start_soon(partial(self.presence.poll))
