@@ -72,12 +72,15 @@ def emulator_config(settings: Settings, *, port: int | None = None) -> EmulatorC
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    command = args.command or "daemon"
-    if command == "loadtest":
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "loadtest" in argv:  # its flags (--help included) belong to the load tester's own parser
+        at = argv.index("loadtest")
+        head = _parser().parse_args(argv[:at])
         from loadtest.cli import main as loadtest_main
 
-        return loadtest_main(args.rest, settings_path=args.settings)
+        return loadtest_main(argv[at + 1 :], settings_path=head.settings)
+    args = _parser().parse_args(argv)
+    command = args.command or "daemon"
     settings = _settings(args.settings)
     if command == "emulator":
         from emulator.main import run_standalone
