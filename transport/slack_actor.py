@@ -60,7 +60,6 @@ from transport.slack_http import slack_routes
 from transport.slack_inbound import (
     Inbound,
     InboundStatistics,
-    RoomSettled,
     from_envelope,
     from_rtm,
 )
@@ -294,12 +293,12 @@ class SlackActor:
         if room_id is not None:
             room = self.rooms.get(room_id)
             ok = room is not None and room.state == "opening"
-            await self.inbound.submit(RoomSettled(room_id, ok))
+            self.inbound.settle_room(room_id, ok)
 
     # --- helpers for the inbound side ---------------------------------------------------------
 
     async def _publish_presence(self, fact: PresenceChanged) -> None:
-        await self.inbound.publish(fact)
+        self.inbound.publish_nowait(fact)
 
     async def _notify(self, notice: Notice) -> None:
         """Tell one user privately; a DM when Slack refuses the ephemeral message."""

@@ -2,22 +2,24 @@
 
 Owns `Inbound`, one ordered pipeline (one task) that every transport feeds: Socket Mode
 envelopes, RTM events and Events API requests come in as `InboundRequest`s (`from_envelope`,
-`from_rtm` normalise them), presence polls as `PresenceChanged`, and the Slack actor adds a
-`RoomSettled` marker when a room's opening ends. Transports only enqueue (`submit`), so they ack
-Slack at once; the work happens here, in arrival order, from a task of its own, which is what
+`from_rtm` normalise them). Transports only enqueue (`submit`), so they ack Slack at once; the
+work happens here, in arrival order, from a task of its own, which is what
 lets the domain's `deliver` wait while the actor keeps executing commands.
 
 Per item: `slack_decode.decode`; refusals are logged (`slack_inbound_rejected`), never raised;
 Events API redeliveries are dropped by event id and room messages by message id; room messages
 and end requests need a channel that is one of our rooms (`Rooms.state`); an end request also
 needs a room member (conversations.members), others are told privately that only room members
-can end the takeover. Facts about a room that is still being opened are held back until its
-`RoomSettled` marker, so the domain learns the room before its messages.
+can end the takeover. Facts about a room that is still being opened are held back until the
+Slack actor calls `settle_room` (after answering `OpenRoom`), so the domain learns the room
+before its messages. `settle_room` and `publish_nowait` (presence seen by polls) never wait: the
+pipeline may itself be waiting on the domain, which may be waiting on the Slack actor.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import contextlib
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import assert_never
@@ -53,7 +55,6 @@ __all__ = [
     "Inbound",
     "InboundItem",
     "InboundStatistics",
-    "RoomSettled",
     "from_envelope",
     "from_rtm",
 ]
@@ -70,14 +71,12 @@ Notify = Callable[[Notice], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
-class RoomSettled:
-    """The Slack actor finished opening `room_id` (`ok`) or gave it up."""
-
-    room_id: str
-    ok: bool
+class _Wake:
+    """Wakes the pipeline to deliver released facts (carries no work itself)."""
 
 
-InboundItem = InboundRequest | PresenceChanged | RoomSettled
+_WAKE = _Wake()
+InboundItem = InboundRequest | PresenceChanged | _Wake
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +144,7 @@ class Inbound:
         self._events = _Recent(remember)
         self._messages = _Recent(remember)
         self._held: dict[str, list[SlackFact]] = {}
+        self._released: deque[SlackFact] = deque()
         self._nursery: trio.Nursery | None = None
         self._received = self._delivered = self._duplicates = 0
         self._ignored = self._rejected = 0
@@ -157,8 +157,14 @@ class Inbound:
         """Queue one item now; raises `trio.WouldBlock` when the queue is full."""
         self._send.send_nowait(item)
 
-    async def publish(self, fact: PresenceChanged) -> None:
-        await self.submit(fact)
+    def publish_nowait(self, fact: PresenceChanged) -> None:
+        """A fact seen by the actor itself (a presence poll): delivered in turn, never waits."""
+        self._released.append(fact)
+        self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(trio.WouldBlock):  # a full queue wakes the pipeline anyway
+            self._send.send_nowait(_WAKE)
 
     async def run(
         self,
@@ -170,8 +176,26 @@ class Inbound:
             self._nursery = nursery
             task_status.started()
             async for item in self._receive:
-                self._received += 1
-                await self._handle(item, context)
+                await self._give_released()
+                if not isinstance(item, _Wake):
+                    self._received += 1
+                    await self._handle(item, context)
+
+    def settle_room(self, room_id: str, ok: bool) -> None:
+        """The room's opening ended: release its held facts (`ok`) or drop them. Never waits."""
+        held = self._held.pop(room_id, [])
+        if not ok:
+            if held:
+                _log.warning("room_facts_dropped", channel=room_id, count=len(held))
+            return
+        self._rooms.opened(room_id)
+        if held:
+            self._released.extend(held)
+            self._wake()
+
+    async def _give_released(self) -> None:
+        while self._released:
+            await self._give(self._released.popleft())
 
     async def _handle(self, item: InboundItem, context: DecodeContext) -> None:
         match item:
@@ -179,14 +203,8 @@ class Inbound:
                 await self._request(item, context)
             case PresenceChanged():
                 await self._give(item)
-            case RoomSettled(room_id, ok):
-                held = self._held.pop(room_id, [])
-                if ok:
-                    self._rooms.opened(room_id)
-                    for fact in held:
-                        await self._give(fact)
-                elif held:
-                    _log.warning("room_facts_dropped", channel=room_id, count=len(held))
+            case _Wake():
+                pass
             case _:
                 assert_never(item)
 
@@ -293,5 +311,5 @@ class Inbound:
             duplicates=self._duplicates,
             ignored=self._ignored,
             rejected=self._rejected,
-            held=sum(len(h) for h in self._held.values()),
+            held=sum(len(h) for h in self._held.values()) + len(self._released),
         )
