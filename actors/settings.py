@@ -81,6 +81,13 @@ class SlackSettings(_Section):
         for key in needed:
             if not getattr(self, key):
                 raise _KeyProblem(key, f"required when slack.mode is {self.mode!r}")
+        if self.mode == "rtm" and not (self.app_token or self.signing_secret):
+            # RTM carries messages and presence; clicks and slash commands need Socket Mode
+            # (app token) or the Events API's signed HTTP routes (signing secret).
+            raise _KeyProblem(
+                "app_token",
+                "rtm mode needs an app token (or a signing_secret for HTTP interactivity)",
+            )
         return self
 
 

@@ -33,7 +33,7 @@ def test_environment_references_are_expanded(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("TAKEOVER_TEST_TOKEN", "xoxb-from-env")
     settings = parse_settings(
         {
-            "slack": {"mode": "rtm", "bot_token": "${TAKEOVER_TEST_TOKEN}"},
+            "slack": {"mode": "rtm", "bot_token": "${TAKEOVER_TEST_TOKEN}", "app_token": "xapp-1"},
             "routing": {"agents": ["U0AGENT1"]},
         }
     )
@@ -84,8 +84,12 @@ def test_missing_environment_variable_names_the_key(monkeypatch: pytest.MonkeyPa
         ),
         ({"surprise": {}}, "surprise: unknown key"),
         (
-            {"slack": {"mode": "rtm", "bot_token": "xoxb-1"}},
+            {"slack": {"mode": "rtm", "bot_token": "xoxb-1", "app_token": "xapp-1"}},
             "routing.agents: required when slack.mode is 'rtm'",
+        ),
+        (
+            {"slack": {"mode": "rtm", "bot_token": "xoxb-1"}},
+            "slack.app_token: rtm mode needs an app token",
         ),
     ],
 )
