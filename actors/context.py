@@ -106,6 +106,9 @@ class DomainContext:
     ended_offers: EndedOffers = field(default_factory=EndedOffers)
     rooms: dict[str, SessionActor] = field(default_factory=dict)
     escalation_log: EscalationLog = field(default_factory=EscalationLog)
+    presence_settled: trio.Event = field(default_factory=trio.Event)
+    """Set once every agent's presence has been heard after a start (or a grace period ran
+    out): escalations resumed after a restart wait for it before asking for an agent."""
 
     def spawner(self) -> trio.Nursery:
         if self.nursery is None:

@@ -29,7 +29,15 @@ from actors.messages import (
     TakeoverFinished,
 )
 from actors.ports import PresenceChanged
-from actors.routing import Assign, DispatchState, Exhaust, RoutingRules, WithdrawFrom, dispatch
+from actors.routing import (
+    AgentView,
+    Assign,
+    DispatchState,
+    Exhaust,
+    RoutingRules,
+    WithdrawFrom,
+    dispatch,
+)
 from actors.runtime import Actor, ActorError, tell, tell_nowait
 
 __all__ = ["Dispatcher"]
@@ -38,7 +46,7 @@ _log = structlog.get_logger("actors.dispatcher")
 
 
 class Dispatcher(Actor[DispatcherMsg]):
-    __slots__ = ("_agents", "_boxes", "_sweep_at", "state")
+    __slots__ = ("_agents", "_boxes", "_restored", "_sweep_at", "state")
 
     def __init__(
         self,
@@ -46,9 +54,15 @@ class Dispatcher(Actor[DispatcherMsg]):
         agents: Mapping[str, trio.MemorySendChannel[AgentMsg]],
         *,
         capacity: int = 4096,
+        view: Mapping[str, AgentView] | None = None,
     ) -> None:
+        """`view`: the agents as a restart found them (load, idle since), from the journal."""
         super().__init__(capacity)
-        self.state = DispatchState.initial(rules, tuple(agents), now=0.0)
+        if view is not None:
+            self.state = DispatchState(rules, {a: view.get(a, AgentView(a)) for a in agents})
+        else:
+            self.state = DispatchState.initial(rules, tuple(agents), now=0.0)
+        self._restored = view is not None
         self._agents = agents
         # escalation id -> its mailbox, for as long as it waits for or holds an agent
         self._boxes: dict[str, trio.MemorySendChannel[EscalationMsg]] = {}
@@ -57,7 +71,7 @@ class Dispatcher(Actor[DispatcherMsg]):
     async def on_start(self) -> None:
         # agents who have not had an offer yet count as idle since the dispatcher started
         now = trio.current_time()
-        if all(a.idle_since == 0.0 and a.holder is None for a in self.state.agents.values()):
+        if not self._restored and all(a.idle_since == 0.0 and a.holder is None for a in self.state.agents.values()):
             self.state = DispatchState.initial(self.state.rules, tuple(self.state.agents), now)
 
     def set_rules(self, rules: RoutingRules) -> None:

@@ -9,6 +9,11 @@ told it came too late. Accepts `EscalationMsg`; everything is sent to it with `t
 
 On shutdown (cancellation) a pending offer is withdrawn within a shielded, bounded scope: the
 DM is updated and the outcome recorded; the escalation itself stays open for a replay to resume.
+
+Resumed after a restart (`restored` state from `actors.restore`): an offer the journal shows
+accepted finishes the escalation at once; a pending offer is withdrawn (recorded, DM updated,
+nobody blamed); then, once the agents' presence is known again (`ctx.presence_settled`), the
+chain goes on with the same exclusions and tries.
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ class _Who:
 
 
 class EscalationActor(Actor[EscalationMsg]):
-    __slots__ = ("_ctx", "_nursery", "_timer", "_who", "state")
+    __slots__ = ("_ctx", "_nursery", "_resumed", "_timer", "_who", "state")
 
     def __init__(
         self,
@@ -86,11 +91,17 @@ class EscalationActor(Actor[EscalationMsg]):
         session_id: str,
         session: trio.MemorySendChannel[SessionMsg],
         customer: CustomerRecord,
+        restored: EscalationState | None = None,
     ) -> None:
         super().__init__(MAILBOX)
         self._ctx = ctx
         self._who = _Who(session_id, session, customer)
-        self.state = EscalationState(escalation_id, since=trio.current_time())
+        self._resumed = restored is not None
+        if restored is not None:
+            assert restored.escalation_id == escalation_id
+            self.state = restored
+        else:
+            self.state = EscalationState(escalation_id, since=trio.current_time())
         self._nursery: trio.Nursery | None = None
         self._timer: trio.CancelScope | None = None
 
@@ -125,14 +136,45 @@ class EscalationActor(Actor[EscalationMsg]):
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                await self._perform([Request(self.state.excluded, self.state.tries)])
-                await super().run(task_status=task_status)
+                if not self._resumed:
+                    await self._perform([Request(self.state.excluded, self.state.tries)])
+                    await super().run(task_status=task_status)
+                elif await self._resume():
+                    task_status.started()  # it finished while resuming
+                    self.stop()
+                else:
+                    await super().run(task_status=task_status)
                 nursery.cancel_scope.cancel()
         finally:
             self._retire()
             if self.state.current is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(self._ctx.shutdown_grace_s):
                     await self._withdraw_on_shutdown()
+
+    async def _resume(self) -> bool:
+        """Go on after a restart; True when that finished the escalation."""
+        s = self.state
+        last = s.offers[-1] if s.offers else None
+        if s.outcome == "accepted" and last is not None:
+            await self._finish("accepted", "accepted", last.agent_id, last.offer_id)
+            return True
+        current = s.current
+        if current is not None:
+            now = trio.current_time()
+            ended = end_offer(current, "withdrawn", now)
+            assert ended is not None
+            self.state = replace(s, phase="waiting", agent_id=None, offers=(*s.offers[:-1], ended))
+            await self._end_offer(
+                current.offer_id, current.agent_id, "withdrawn", now - current.made_at
+            )
+        assert self._nursery is not None
+        self._nursery.start_soon(self._request_when_settled)
+        return False
+
+    async def _request_when_settled(self) -> None:
+        await self._ctx.presence_settled.wait()
+        if self.state.phase == "waiting":  # not cancelled meanwhile
+            await self._perform([Request(self.state.excluded, self.state.tries)])
 
     async def handle(self, message: EscalationMsg) -> None:
         self.state, effects = step(

@@ -8,7 +8,11 @@ is durable. Times (`at`, `expires_at`) are UNIX epoch seconds from the domain's 
 Facts carry what a replay needs to rebuild sessions, transcripts, agent stats and open takeovers.
 Every customer event is backed by exactly one fact carrying its `seq`: CustomerMessaged,
 BotReplied (bot_message, searching, no_agent_available), TakeoverStarted (agent_joined),
-AgentMessaged, TakeoverEnded (agent_left) and SessionEnded (closed). Session tokens are never recorded, only their SHA-256 digest.
+AgentMessaged, TakeoverEnded (agent_left) and SessionEnded (closed). Session tokens are never
+recorded, only their SHA-256 digest. `RoomRequested` marks the moment a session asked Slack for
+the room: the transcript it sent is the customer's first `transcript_lines` lines, and every
+customer line recorded after it is relayed to the room (so a restart knows which is which).
+The journal's encoding of these facts is `actors.fact_codec`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar
 
-from actors.ports import AgentProfile, OfferOutcome
+from actors.ports import AgentProfile, OfferOutcome, TranscriptLine
 
 __all__ = [
     "AgentMessaged",
@@ -28,9 +32,11 @@ __all__ = [
     "EscalationTrigger",
     "Fact",
     "FactSink",
+    "LeadLeft",
     "MemoryFactSink",
     "OfferEnded",
     "OfferMade",
+    "RoomRequested",
     "SessionEnded",
     "SessionStarted",
     "TakeoverEnded",
@@ -119,6 +125,20 @@ class EscalationEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomRequested:
+    """The session of an accepted escalation asked Slack for the room (`OpenRoom`), sending the
+    customer's first `transcript_lines` transcript lines; its later customer lines are relays."""
+
+    takeover_id: str
+    escalation_id: str
+    session_id: str
+    agent_id: str
+    offer_id: str
+    transcript_lines: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class TakeoverStarted:
     """The room is open (room_id None: it could not be, or the customer had left)."""
 
@@ -147,7 +167,8 @@ class AgentMessaged:
 
 @dataclass(frozen=True, slots=True)
 class TakeoverEnded:
-    """`by`: agent (command or button), customer (closed the chat), failed (no room), shutdown."""
+    """`by`: agent (command or button), customer (closed the chat), failed (no room), shutdown.
+    `text`: what the customer was told (the agent_left event, when `seq` is set)."""
 
     takeover_id: str
     session_id: str
@@ -155,12 +176,29 @@ class TakeoverEnded:
     by: TakeoverEndedBy
     seq: int | None
     at: float
+    text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SessionEnded:
     session_id: str
     seq: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LeadLeft:
+    """The customer left their contact details and question (nobody could help right now);
+    `transcript` is the customer's latest transcript lines at that moment. The customer's
+    confirmation is a `BotReplied` recorded after it."""
+
+    lead_id: str
+    session_id: str
+    customer_id: str
+    name: str
+    email: str
+    question: str
+    transcript: tuple[TranscriptLine, ...]
     at: float
 
 
@@ -172,10 +210,12 @@ Fact = (
     | OfferMade
     | OfferEnded
     | EscalationEnded
+    | RoomRequested
     | TakeoverStarted
     | AgentMessaged
     | TakeoverEnded
     | SessionEnded
+    | LeadLeft
 )
 
 

@@ -157,24 +157,36 @@ class OpenRoom:
     agent_id: str
     transcript: tuple[TranscriptLine, ...]
     reply: Reply[RoomOpened]
+    resume: bool = False
+    """After a restart: this takeover's room may exist already (its header's metadata names the
+    takeover): use it and post only the header and transcript parts it lacks, found by their
+    post ids (derived from `takeover_id`), rather than opening a second room."""
 
 
 @dataclass(frozen=True, slots=True)
 class RelayToRoom:
-    """Post one line in the room; lines of one takeover are posted in the order sent."""
+    """Post one line in the room; lines of one takeover are posted in the order sent.
+
+    `post_id` is the line's deterministic post id (the same line always gets the same one);
+    `resent` marks a line sent again after a restart: post it only when no message carrying
+    `post_id` is in the room yet (look from a little before `line.at`)."""
 
     takeover_id: str
     room_id: str
     line: TranscriptLine
+    post_id: str = ""
+    resent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class CloseRoom:
-    """Post `note` in the room when given, then archive it."""
+    """Post `note` in the room when given, then archive it. `resent`: sent again after a
+    restart, so the note may be there already (its post id derives from `takeover_id`)."""
 
     takeover_id: str
     room_id: str
     note: str | None = None
+    resent: bool = False
 
 
 SlackCommand = (

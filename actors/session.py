@@ -12,7 +12,9 @@ facts routed by room). Every customer-visible event is backed by a durable fact 
   each (Slack redeliveries are recognised by message id); `/end-takeover` hands back to the bot.
 
 A closed session stays alive only until its escalation or room setup has ended. An idle session
-is this object, its mailbox and its task: keep it lean.
+is this object, its mailbox and its task: keep it lean. A session rebuilt from the journal after
+a restart (`actors.restore`) is given a `SessionResume`: instead of the greeting, its start
+finishes what the restart interrupted (`actors.session_resume`).
 """
 
 from __future__ import annotations
@@ -46,17 +48,18 @@ from actors.messages import (
 from actors.ports import (
     AgentProfile,
     EndTakeoverRequested,
-    RelayToRoom,
     RoomMessagePosted,
     TranscriptLine,
 )
 from actors.runtime import Actor, ActorError, contained, tell, tell_nowait
 from actors.session_events import EventLog
+from actors.session_resume import SessionResume, resume_session
 from actors.session_takeover import (
     BOT_ID,
     BOT_NAME,
     agent_line,
     end_takeover,
+    relay,
     start_takeover,
     takeover_ready,
 )
@@ -72,6 +75,7 @@ MAILBOX = 16
 
 class SessionActor(Actor[SessionMsg]):
     __slots__ = (
+        "_resume",
         "closed",
         "ctx",
         "customer",
@@ -84,14 +88,22 @@ class SessionActor(Actor[SessionMsg]):
     )
 
     def __init__(
-        self, ctx: DomainContext, session_id: str, customer: CustomerRecord, token_digest: str
+        self,
+        ctx: DomainContext,
+        session_id: str,
+        customer: CustomerRecord,
+        token_digest: str,
+        *,
+        events: EventLog | None = None,
+        resume: SessionResume | None = None,
     ) -> None:
         super().__init__(MAILBOX)
         self.ctx = ctx
         self.session_id = session_id
         self.customer = customer
         self.token_digest = token_digest
-        self.events = EventLog()
+        self.events = events if events is not None else EventLog()
+        self._resume = resume
         self.closed = False
         self.escalation_id: str | None = None
         self.still_looking_sent = False
@@ -106,7 +118,10 @@ class SessionActor(Actor[SessionMsg]):
         return "searching" if self.escalation_id else "bot"
 
     async def on_start(self) -> None:
-        if self.ctx.greeting:
+        if self._resume is not None:
+            plan, self._resume = self._resume, None
+            await resume_session(self, plan)
+        elif self.ctx.greeting:
             await self.bot_says(self.ctx.greeting, "bot_message")
 
     async def handle(self, message: SessionMsg) -> None:
@@ -117,7 +132,7 @@ class SessionActor(Actor[SessionMsg]):
                     return
                 seq, line = await self._customer_line(text)
                 reply.send(seq)
-                await self._after_customer_line(text, line)
+                await self.after_customer_line(seq, line)
             case CloseSession(reply):
                 if not self.closed:
                     await self._close()
@@ -170,14 +185,15 @@ class SessionActor(Actor[SessionMsg]):
         self.customer.lines.append(TranscriptLine("bot", BOT_ID, BOT_NAME, text, at))
         self.emit(kind, text, at)
 
-    async def _after_customer_line(self, text: str, line: TranscriptLine) -> None:
-        ctx = self.ctx
+    async def after_customer_line(self, seq: int, line: TranscriptLine) -> None:
+        """Relay the customer's line to the room, or let the bot answer it (or escalate)."""
+        ctx, text = self.ctx, line.text
         tk = self.takeover
         if tk is not None:
             if tk.room_id is None:
-                tk.pending.append(line)
+                tk.pending.append((seq, line))
             else:
-                await tell(ctx.slack, RelayToRoom(tk.takeover_id, tk.room_id, line))
+                await tell(ctx.slack, relay(tk, seq, line))
             return
         if self.escalation_id is not None:
             if not self.still_looking_sent:

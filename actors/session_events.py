@@ -7,6 +7,8 @@ someone waits, which keeps an idle session small.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import trio
 
 from actors.messages import CustomerEvent, EventType
@@ -18,8 +20,9 @@ __all__ = ["EventLog"]
 class EventLog:
     __slots__ = ("_events", "_waiter")
 
-    def __init__(self) -> None:
-        self._events: list[CustomerEvent] = []
+    def __init__(self, events: Iterable[CustomerEvent] = ()) -> None:
+        """`events`: restored ones, numbered 1, 2, 3... (see `actors.restore`)."""
+        self._events: list[CustomerEvent] = list(events)
         self._waiter: trio.Event | None = None
 
     def __len__(self) -> int:

@@ -15,7 +15,13 @@ import structlog
 import trio
 
 from actors.context import new_id
-from actors.facts import AgentMessaged, TakeoverEnded, TakeoverEndedBy, TakeoverStarted
+from actors.facts import (
+    AgentMessaged,
+    RoomRequested,
+    TakeoverEnded,
+    TakeoverEndedBy,
+    TakeoverStarted,
+)
 from actors.messages import AgentResponded, TakeoverFinished
 from actors.ports import (
     AgentProfile,
@@ -38,6 +44,8 @@ __all__ = [
     "CUSTOMER_LEFT_NOTE",
     "agent_line",
     "end_takeover",
+    "relay",
+    "relay_post_id",
     "start_takeover",
     "takeover_ready",
 ]
@@ -49,11 +57,23 @@ BOT_ID = "bot"
 BOT_NAME = "Bot"
 
 
+def relay_post_id(takeover_id: str, seq: int) -> str:
+    """The Slack post id of the customer line `seq` relayed to a takeover's room: the same
+    line always gets the same id, so a relay sent again after a restart is found, not doubled."""
+    return f"{takeover_id}-{seq}"
+
+
+def relay(tk: Takeover, seq: int, line: TranscriptLine, *, resent: bool = False) -> RelayToRoom:
+    assert tk.room_id is not None
+    return RelayToRoom(tk.takeover_id, tk.room_id, line, relay_post_id(tk.takeover_id, seq), resent)
+
+
 async def start_takeover(
     session: SessionActor, escalation_id: str, agent_id: str, offer_id: str
 ) -> None:
     """The agent accepted: open the room in the background (or end at once if the customer
-    already left)."""
+    already left). `RoomRequested` records which transcript lines the room gets at its opening:
+    the customer's lines after those are relayed to it."""
     ctx = session.ctx
     tk = Takeover(new_id("t"), escalation_id, agent_id, offer_id, trio.current_time())
     session.takeover = tk
@@ -61,6 +81,30 @@ async def start_takeover(
         await record_takeover(session, tk, None, None)
         await end_takeover(session, tk, by="customer")
         return
+    transcript = tuple(session.customer.lines)
+    await ctx.sink.record(
+        RoomRequested(
+            tk.takeover_id,
+            escalation_id,
+            session.session_id,
+            agent_id,
+            offer_id,
+            len(transcript),
+            ctx.wall_clock(),
+        )
+    )
+    request_room(session, tk, transcript)
+
+
+def request_room(
+    session: SessionActor,
+    tk: Takeover,
+    transcript: tuple[TranscriptLine, ...],
+    *,
+    resume: bool = False,
+) -> None:
+    """Open the takeover's room in the background; the session gets `TakeoverReady`."""
+    ctx = session.ctx
     ctx.spawner().start_soon(
         open_room,
         ctx,
@@ -69,7 +113,8 @@ async def start_takeover(
         tk.agent_id,
         session.customer.customer_id,
         session.customer.display_name,
-        tuple(session.customer.lines),
+        transcript,
+        resume,
     )
 
 
@@ -102,8 +147,8 @@ async def takeover_ready(
         room=room.room_name,
     )
     pending, tk.pending = tk.pending, []
-    for line in pending:
-        await tell(ctx.slack, RelayToRoom(tk.takeover_id, room.room_id, line))
+    for seq, line in pending:
+        await tell(ctx.slack, relay(tk, seq, line))
 
 
 async def record_takeover(
@@ -171,11 +216,11 @@ async def end_takeover(session: SessionActor, tk: Takeover, *, by: TakeoverEnded
     at = ctx.wall_clock()
     told = by == "agent" and not session.closed
     seq = session.events.next_seq if told else None
+    text = ctx.texts.agent_left_text if told else None
     await ctx.sink.record(
-        TakeoverEnded(tk.takeover_id, session.session_id, tk.agent_id, by, seq, at)
+        TakeoverEnded(tk.takeover_id, session.session_id, tk.agent_id, by, seq, at, text)
     )
-    if told:
-        text = ctx.texts.agent_left_text
+    if text is not None:
         session.customer.lines.append(TranscriptLine("bot", BOT_ID, BOT_NAME, text, at))
         session.emit("agent_left", text, at, tk.profile)
     if tk.room_id is not None:

@@ -28,7 +28,7 @@ _SEEN = 256  # room message ids remembered per takeover, against Slack redeliver
 
 class Takeover:
     """Accepted at `accepted_at` (trio time); `room_id` is None while the room is being opened,
-    and `pending` holds the customer lines to relay once it is."""
+    and `pending` holds the customer lines (with their seqs) to relay once it is."""
 
     __slots__ = (
         "accepted_at",
@@ -55,7 +55,7 @@ class Takeover:
         self.room_id: str | None = None
         self.room_name: str | None = None
         self.profile = AgentProfile(agent_id, agent_id)
-        self.pending: list[TranscriptLine] = []
+        self.pending: list[tuple[int, TranscriptLine]] = []
         self.responded = False
         self.seen: deque[str] = deque(maxlen=_SEEN)
 
@@ -92,8 +92,10 @@ async def open_room(
     customer_id: str,
     customer_name: str,
     transcript: tuple[TranscriptLine, ...],
+    resume: bool = False,
 ) -> None:
-    """Fetch the agent's profile and open the room, then tell the session (room None: failed)."""
+    """Fetch the agent's profile and open the room, then tell the session (room None: failed).
+    `resume`: a restart interrupted the opening; Slack finds what was done already."""
     profile = await agent_profile(ctx, agent_id)
     room: RoomOpened | None = None
     try:
@@ -101,7 +103,7 @@ async def open_room(
             opened: RoomOpened = await ask(
                 ctx.slack,
                 lambda r: OpenRoom(
-                    takeover_id, customer_id, customer_name, agent_id, transcript, r
+                    takeover_id, customer_id, customer_name, agent_id, transcript, r, resume
                 ),
             )
         room = opened
