@@ -172,7 +172,7 @@ class RtmClient:
             await link.send_json({"type": "presence_sub", "ids": list(self._presence_ids)})
         self._hellos += 1
         self_id, team_id = self._identity
-        self._send.send_nowait(RtmConnected(self_id, team_id, reconnected=self._hellos > 1))
+        self._hand_on(RtmConnected(self_id, team_id, reconnected=self._hellos > 1))
 
     async def on_message(self, link: Link, message: dict[str, Any]) -> None:
         handle = self._table.get(message["type"])
@@ -193,7 +193,7 @@ class RtmClient:
         for user in users:
             if isinstance(user, str) and user:
                 self._presence += 1
-                self._send.send_nowait(PresenceEvent(user, presence))
+                self._hand_on(PresenceEvent(user, presence))
 
     def _on_message(self, link: Link, message: dict[str, Any]) -> None:
         channel, ts = message.get("channel"), message.get("ts")
@@ -211,7 +211,7 @@ class RtmClient:
             self._recent.popitem(last=False)
         text = message.get("text")
         self._messages += 1
-        self._send.send_nowait(
+        self._hand_on(
             RtmMessage(
                 channel=channel,
                 user=_str_or_none(message.get("user")),
@@ -223,6 +223,14 @@ class RtmClient:
                 payload=message,
             )
         )
+
+    def _hand_on(self, event: RtmEvent) -> None:
+        """Queue an event for the handler; once shutting down (the dispatcher has ended) it is
+        dropped instead of crashing the link that read it."""
+        try:
+            self._send.send_nowait(event)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            _log.info("rtm_event_after_shutdown", kind=type(event).__name__)
 
     def _on_goodbye(self, link: Link, message: dict[str, Any]) -> None:
         link.request_refresh("goodbye")

@@ -14,7 +14,7 @@ from transport.slack_errors import SlackFatalDisconnect
 from transport.slack_rate import RateLimits
 from transport.slack_rtm import PresenceEvent, RtmClient, RtmConnected, RtmEvent, RtmMessage
 from transport.slack_web import SlackWebClient
-from transport.slack_ws import WsPolicy
+from transport.slack_ws import Link, WsPolicy
 
 POLICY = WsPolicy(
     connect_timeout_s=5.0,
@@ -230,3 +230,24 @@ async def test_a_handler_that_raises_does_not_stop_the_stream(autojump_clock: ob
             assert client.statistics().handler_errors == 1
             nursery.cancel_scope.cancel()
     assert events.seen[-1] == PresenceEvent("U2", "away")
+
+
+async def test_events_read_while_shutting_down_are_dropped_not_raised(
+    autojump_clock: object,
+) -> None:
+    # A link's reader can hand on a message it already read after the dispatcher has ended
+    # (shutdown): the hooks must drop it instead of raising BrokenResourceError.
+    events = Events()
+    with trio.fail_after(30):
+        async with fake_slack_sockets() as fake, trio.open_nursery() as nursery:
+            client = make_client(fake, events)
+            await nursery.start(client.run)
+            await events.wait_for(1)
+            nursery.cancel_scope.cancel()
+    late = Link(7)
+    await client.on_hello(late, {"type": "hello"})
+    await client.on_message(late, {"type": "presence_change", "user": "U1", "presence": "away"})
+    await client.on_message(
+        late, {"type": "message", "channel": "D1", "user": "U1", "text": "late", "ts": "9.1"}
+    )
+    assert events.seen == [RtmConnected("UBOT", "T1", reconnected=False)]
