@@ -7,6 +7,7 @@ sessions), `new_id` and the bounded set of ended offers used to answer clicks th
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ import trio
 from actors.bot import Bot
 from actors.errors import DomainStopped
 from actors.facts import FactSink
+from actors.leads import LeadBook
 from actors.messages import AgentMsg, DispatcherMsg
 from actors.ports import SlackCommand, TranscriptLine
 from actors.settings import BotSettings
@@ -106,6 +108,9 @@ class DomainContext:
     ended_offers: EndedOffers = field(default_factory=EndedOffers)
     rooms: dict[str, SessionActor] = field(default_factory=dict)
     escalation_log: EscalationLog = field(default_factory=EscalationLog)
+    next_opening: Callable[[], dt.datetime | None] = lambda: None
+    """When the team opens next (now when open; None: never or unknown), for leads."""
+    leads: LeadBook = field(default_factory=LeadBook)
     presence_settled: trio.Event = field(default_factory=trio.Event)
     """Set once every agent's presence has been heard after a start (or a grace period ran
     out): escalations resumed after a restart wait for it before asking for an agent."""

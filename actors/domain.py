@@ -13,6 +13,7 @@ are `async` and take no timeout: the caller places it (`with trio.fail_after(...
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -31,7 +32,8 @@ from actors.context import CustomerRecord, DomainContext, new_id
 from actors.dispatcher import Dispatcher
 from actors.errors import DomainStopped, InvalidInput, SessionClosed, UnknownSession
 from actors.facts import FactSink, SessionStarted
-from actors.messages import CloseSession, CustomerEvent, CustomerSays, SessionOpened
+from actors.leads import Lead, check_lead
+from actors.messages import CloseSession, CustomerEvent, CustomerSays, LeaveLead, SessionOpened
 from actors.ports import (
     EndTakeoverRequested,
     OfferAnswered,
@@ -82,6 +84,7 @@ class Domain:
         sink: FactSink,
         agents: Iterable[str],
         is_open: Callable[[], bool] = lambda: True,
+        next_opening: Callable[[], dt.datetime | None] = lambda: None,
         wall_clock: Callable[[], float] = time.time,
         greeting: str = "",
         slack_timeout_s: float = 10.0,
@@ -101,6 +104,7 @@ class Domain:
             bot=bot,
             texts=bot_settings,
             is_open=is_open,
+            next_opening=next_opening,
             wall_clock=wall_clock,
             greeting=greeting,
             offer_timeout_s=routing.offer_timeout_s,
@@ -214,6 +218,26 @@ class Domain:
     def mode(self, session_id: str) -> str:
         """bot, searching, takeover or closed."""
         return self._session(session_id).mode
+
+    async def leave_lead(
+        self, session_id: str, email: str, question: str, name: str | None = None
+    ) -> Lead:
+        """The customer's email and question, for when nobody could help: recorded with their
+        transcript and posted to Slack's leads channel; the customer is told (a bot_message)
+        when to expect an answer. Leaving the same lead again answers the first one.
+        Raises `InvalidInput` (bad email, blank question, long name) and `TooManyLeads`."""
+        session = self._session(session_id)
+        if session.closed:
+            raise SessionClosed(session_id)
+        email, name, question = check_lead(email, name, question)
+        try:
+            return await ask(session.mailbox, lambda reply: LeaveLead(email, name, question, reply))
+        except ActorStopped:
+            raise SessionClosed(session_id) from None
+
+    def leads(self) -> tuple[Lead, ...]:
+        """The leads left (the latest 10,000), oldest first."""
+        return self._ctx.leads.all()
 
     def _session(self, session_id: str) -> SessionActor:
         session = self._ctx.sessions.get(session_id)

@@ -35,6 +35,7 @@ from actors.facts import (
     EscalationStarted,
     EscalationTrigger,
     Fact,
+    LeadLeft,
     OfferEnded,
     OfferMade,
     RoomRequested,
@@ -44,6 +45,7 @@ from actors.facts import (
     TakeoverEndedBy,
     TakeoverStarted,
 )
+from actors.leads import Lead, lead_of
 from actors.messages import CustomerEvent, EventType
 from actors.ports import AgentProfile, OfferOutcome, TranscriptLine
 from actors.stats import AgentTally, EscalationStats, OfferStats
@@ -69,6 +71,7 @@ KEEP_ENDED_OFFERS = 10_000  # as the domain's EndedOffers
 KEEP_RECENT = 1_000  # ended offers and closed rooms a restart may tell Slack about again
 KEEP_SEEN = 256  # Slack message ids per takeover, as `actors.takeover`
 KEEP_RELAYS = 256  # customer lines relayed per takeover
+KEEP_LEADS = 10_000  # as the domain's LeadBook
 
 
 @dataclass(slots=True)
@@ -209,6 +212,7 @@ class DurableState:
     ended_offers: OrderedDict[str, str] = field(default_factory=OrderedDict)
     recent_offers: deque[EndedOffer] = field(default_factory=_recent_offers)
     closed_rooms: deque[ClosedRoom] = field(default_factory=_recent_rooms)
+    leads: deque[Lead] = field(default_factory=lambda: deque(maxlen=KEEP_LEADS))
     last_at: float = 0.0
     facts: int = 0
     anomalies: int = 0
@@ -257,6 +261,8 @@ class DurableState:
                 if session is not None:
                     self._event(session, fact.seq, "closed", None, None, fact.at)
                     session.closed = True
+            case LeadLeft():
+                self.leads.append(lead_of(fact))  # its transcript is in the journal only
             case _:
                 assert_never(fact)
 

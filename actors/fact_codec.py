@@ -30,6 +30,7 @@ from actors.facts import (
     EscalationEnded,
     EscalationStarted,
     Fact,
+    LeadLeft,
     OfferEnded,
     OfferMade,
     RoomRequested,
@@ -38,7 +39,7 @@ from actors.facts import (
     TakeoverEnded,
     TakeoverStarted,
 )
-from actors.ports import AgentProfile
+from actors.ports import AgentProfile, TranscriptLine
 
 __all__ = [
     "FACT_TYPES",
@@ -67,6 +68,7 @@ FACT_TYPES: Mapping[str, type[Any]] = {
     "agent_messaged": AgentMessaged,
     "takeover_ended": TakeoverEnded,
     "session_ended": SessionEnded,
+    "lead_left": LeadLeft,
 }
 _NAMES: Mapping[type[Any], str] = {cls: name for name, cls in FACT_TYPES.items()}
 _ENVELOPE = frozenset({"type", "schema"})
@@ -99,6 +101,8 @@ def _check_for(hint: object) -> tuple[Check, str]:
         return _number, "a number"
     if hint is AgentProfile:
         return decode_profile, "an agent profile"
+    if hint == tuple[TranscriptLine, ...]:
+        return _decode_lines, "a list of transcript lines"
     origin = typing.get_origin(hint)
     if origin is Literal:
         allowed = typing.get_args(hint)
@@ -156,6 +160,32 @@ def read_field(record: Mapping[str, Any], key: str, check: Check, what: str, whe
         ) from None
 
 
+def _encode_value(value: object) -> object:
+    if isinstance(value, AgentProfile):
+        return encode_profile(value)
+    if isinstance(value, tuple):  # transcript lines (LeadLeft)
+        return [{f.name: getattr(line, f.name) for f in _LINE_FIELDS} for line in value]
+    return value
+
+
+def _decode_lines(value: object) -> tuple[TranscriptLine, ...]:
+    if not isinstance(value, list | tuple):
+        raise TypeError
+    return tuple(
+        TranscriptLine(**_decode_fields(TranscriptLine, line, "transcript line", envelope=()))
+        if isinstance(line, Mapping)
+        else _not_a_line(line)
+        for line in value
+    )
+
+
+def _not_a_line(value: object) -> TranscriptLine:
+    raise FactDecodeError(f"a transcript line is a map, not {_kind(value)}")
+
+
+_LINE_FIELDS = dataclasses.fields(TranscriptLine)
+
+
 def encode_profile(profile: AgentProfile) -> dict[str, str]:
     return {f.name: getattr(profile, f.name) for f in dataclasses.fields(AgentProfile)}
 
@@ -202,7 +232,7 @@ def encode_fact(fact: Fact) -> dict[str, Any]:
     out: dict[str, Any] = {"type": name, "schema": SCHEMA_VERSION}
     for field, _, _ in _plan(cls):
         value = getattr(fact, field)
-        out[field] = encode_profile(value) if isinstance(value, AgentProfile) else value
+        out[field] = _encode_value(value)
     return out
 
 

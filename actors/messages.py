@@ -22,6 +22,7 @@ from typing import Literal
 import trio
 
 from actors.facts import EscalationOutcome
+from actors.leads import Lead
 from actors.ports import (
     AgentProfile,
     EndTakeoverRequested,
@@ -49,6 +50,7 @@ __all__ = [
     "EventType",
     "ExhaustReason",
     "GetProfile",
+    "LeaveLead",
     "NoAgentLeft",
     "OfferDeadline",
     "OfferFinished",
@@ -117,6 +119,17 @@ class CloseSession:
 
 
 @dataclass(frozen=True, slots=True)
+class LeaveLead:
+    """The customer leaves contact details and a question (already checked by `check_lead`).
+    Answer: the `Lead`, once recorded and the customer told when to expect an answer."""
+
+    email: str
+    name: str
+    question: str
+    reply: Reply[Lead]
+
+
+@dataclass(frozen=True, slots=True)
 class EscalationFinished:
     """The session's escalation ended; `agent_id`/`offer_id` name the owner when accepted."""
 
@@ -143,6 +156,7 @@ SessionMsg = (
     | TakeoverReady
     | RoomMessagePosted
     | EndTakeoverRequested
+    | LeaveLead
 )
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "OfferOutcome",
     "OfferView",
     "OpenRoom",
+    "PostLead",
     "PostOffer",
     "PresenceChanged",
     "RelayToRoom",
@@ -189,6 +190,21 @@ class CloseRoom:
     resent: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class PostLead:
+    """Post a lead (contact details and question a customer left when nobody could help) as
+    one message in `slack.leads_channel`; with no leads channel set it is only logged.
+    `transcript` is the customer's latest lines; `at` is UNIX epoch seconds."""
+
+    lead_id: str
+    customer_id: str
+    name: str
+    email: str
+    question: str
+    transcript: tuple[TranscriptLine, ...]
+    at: float
+
+
 SlackCommand = (
     ConfirmPresence
     | PostOffer
@@ -198,6 +214,7 @@ SlackCommand = (
     | OpenRoom
     | RelayToRoom
     | CloseRoom
+    | PostLead
 )
 
 

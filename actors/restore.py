@@ -113,6 +113,8 @@ def restore_domain(
         ctx.escalation_log.add(finished)
     for offer_id, agent_id in state.ended_offers.items():
         ctx.ended_offers.add(offer_id, agent_id)
+    for lead in state.leads:
+        ctx.leads.add(lead)
     escalations = [_escalation(ctx, e, clock) for e in state.escalations.values()]
     view: dict[str, AgentView] = {}
     for agent_id, actor in agents.items():

@@ -6,7 +6,11 @@ facts routed by room). Every customer-visible event is backed by a durable fact 
 `seq` numbers are per session and strictly increasing.
 
 - Bot mode: the bot answers; a hand-off, or an answer below `bot.confidence_threshold`,
-  escalates (closed hours: the closed text instead).
+  escalates (closed hours: the closed text instead). With `bot.live_chat_first`, the first
+  customer message of a session escalates at once when the team is open (closed: the bot
+  answers it as usual).
+- Leads: a `LeaveLead` (the customer's email and question, when nobody could help) is taken
+  in any mode but closed (`actors.session_leads`).
 - Searching: messages join the transcript; the bot says the still-looking text once.
 - Takeover: customer lines are relayed to the room in order, room lines to the customer once
   each (Slack redeliveries are recognised by message id); `/end-takeover` hands back to the bot.
@@ -42,6 +46,7 @@ from actors.messages import (
     CustomerSays,
     EscalationFinished,
     EventType,
+    LeaveLead,
     SessionMsg,
     TakeoverReady,
 )
@@ -53,6 +58,7 @@ from actors.ports import (
 )
 from actors.runtime import Actor, ActorError, contained, tell, tell_nowait
 from actors.session_events import EventLog
+from actors.session_leads import leave_lead
 from actors.session_resume import SessionResume, resume_session
 from actors.session_takeover import (
     BOT_ID,
@@ -137,6 +143,8 @@ class SessionActor(Actor[SessionMsg]):
                 if not self.closed:
                     await self._close()
                 reply.send(None)
+            case LeaveLead():
+                await leave_lead(self, message)
             case EscalationFinished():
                 await self._escalation_finished(message)
             case TakeoverReady(takeover_id, room, profile):
@@ -199,6 +207,9 @@ class SessionActor(Actor[SessionMsg]):
             if not self.still_looking_sent:
                 self.still_looking_sent = True
                 await self.bot_says(ctx.texts.still_looking_text, "bot_message")
+            return
+        if ctx.texts.live_chat_first and _first_customer_message(self.events) and ctx.is_open():
+            await self._escalate("live_chat_first")
             return
         answer = ctx.bot.reply(text)
         match answer:
@@ -281,3 +292,10 @@ class SessionActor(Actor[SessionMsg]):
         await ctx.sink.record(SessionEnded(self.session_id, seq, at))
         self.emit("closed", None, at)
         _log.info("session_closed", session=self.session_id)
+
+
+def _first_customer_message(events: EventLog) -> bool:
+    """Whether the customer message just received is the session's first one."""
+    said = (e for e in events.after(0) if e.type == "customer_message")
+    next(said, None)
+    return next(said, None) is None

@@ -2,7 +2,7 @@
 
 Owns the snapshot format. The top level is a map with `"schema"` (now 1) and one key per part
 of the state; the many small records (transcript lines, customer events, offers, finished
-escalations) are positional lists to keep snapshots small:
+escalations, leads) are positional lists to keep snapshots small:
 
     line      [speaker, author_id, author_name, text, at]
     event     [seq, type, text | nil, agent profile map | nil, at]
@@ -11,10 +11,11 @@ escalations) are positional lists to keep snapshots small:
                started_at, room_id, room_name, profile, responded, [seen ids], [[seq, line]]]
     session   [session_id, customer_id, token_digest, started_at, closed, escalation_id,
                still_looking_sent, unanswered, owes_no_agent, [events], takeover | nil]
+    lead      [lead_id, session_id, customer_id, name, email, question, at]
 
 `decode_state` checks every value and raises `SnapshotDecodeError` naming the part that is
 wrong, or `SnapshotSchemaTooNew`. The open rooms are not stored: they follow from the sessions'
-takeovers.
+takeovers. `"leads"` may be absent (snapshots written before leads existed): no leads.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from actors.durable_state import (
 )
 from actors.fact_codec import FactDecodeError, decode_profile, encode_profile
 from actors.facts import EscalationOutcome, EscalationTrigger, TakeoverEndedBy
+from actors.leads import Lead
 from actors.messages import CustomerEvent, EventType
 from actors.ports import AgentProfile, OfferOutcome, Speaker, TranscriptLine
 from actors.stats import AgentTally, EscalationStats, OfferStats
@@ -151,6 +153,10 @@ def encode_state(state: DurableState) -> dict[str, Any]:
         "ended_offers": [[o, a] for o, a in state.ended_offers.items()],
         "recent_offers": [[o.offer_id, o.agent_id, o.outcome, o.at] for o in state.recent_offers],
         "closed_rooms": [[r.takeover_id, r.room_id, r.by, r.at] for r in state.closed_rooms],
+        "leads": [
+            [x.lead_id, x.session_id, x.customer_id, x.name, x.email, x.question, x.at]
+            for x in state.leads
+        ],
         "last_at": state.last_at,
         "facts": state.facts,
         "anomalies": state.anomalies,
@@ -345,6 +351,19 @@ def _read_closed(v: object) -> ClosedRoom:
     return ClosedRoom(_str(tid), _str(rid), _ended_by(by), _float(at))
 
 
+def _read_lead(v: object) -> Lead:
+    lead_id, session_id, customer_id, name, email, question, at = _row(v, 7)
+    return Lead(
+        _str(lead_id),
+        _str(session_id),
+        _str(customer_id),
+        _str(name),
+        _str(email),
+        _str(question),
+        _float(at),
+    )
+
+
 def _read_pair(v: object) -> tuple[str, str]:
     a, b = _row(v, 2)
     return _str(a), _str(b)
@@ -390,6 +409,8 @@ def decode_state(snapshot: typing.Mapping[str, Any]) -> DurableState:
         _part(snapshot, "recent_offers", lambda v: _each(v, _read_ended, ""))
     )
     state.closed_rooms.extend(_part(snapshot, "closed_rooms", lambda v: _each(v, _read_closed, "")))
+    if "leads" in snapshot:
+        state.leads.extend(_part(snapshot, "leads", lambda v: _each(v, _read_lead, "")))
     state.last_at = _part(snapshot, "last_at", _float)
     state.facts = _part(snapshot, "facts", _int)
     state.anomalies = _part(snapshot, "anomalies", _int)

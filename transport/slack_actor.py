@@ -8,7 +8,7 @@ Commands run concurrently through `Lanes`, so one slow call never holds up the o
 order where order matters: the commands of one offer (post, then update, then a too-late
 notice), of one room (relays in the order sent, then the close) and of one takeover's opening.
 Offer DMs live in `slack_offers`, rooms in `slack_rooms`, presence and profiles in
-`slack_presence`.
+`slack_presence`, leads (posted in `slack.leads_channel`) in `slack_leads`.
 
 Inbound, by `slack.mode`: `emulator` and `socket` hold a Socket Mode connection (the app token);
 `rtm` an RTM connection for messages and `presence_change`, plus Socket Mode for clicks and
@@ -43,6 +43,7 @@ from actors.ports import (
     ConfirmPresence,
     FetchAgentProfile,
     OpenRoom,
+    PostLead,
     PostOffer,
     PresenceChanged,
     RelayToRoom,
@@ -64,6 +65,7 @@ from transport.slack_inbound import (
     from_rtm,
 )
 from transport.slack_lanes import Lanes, LanesStatistics
+from transport.slack_leads import Leads
 from transport.slack_offers import Offers
 from transport.slack_presence import Presence, PresenceStatistics, Profiles
 from transport.slack_rooms import Rooms
@@ -120,6 +122,7 @@ class SlackActor:
             wall_clock=wall_clock,
         )
         self.offers = Offers(web, room_link=self.rooms.link)
+        self.leads = Leads(web, settings.leads_channel, pause_s=post_pause_s, wall_clock=wall_clock)
         self.presence = Presence(
             web,
             self._publish_presence,
@@ -272,6 +275,9 @@ class SlackActor:
             case CloseRoom(room_id=room_id):
                 job = partial(self.rooms.close, command)
                 await lanes.submit(f"room:{room_id}", "close_room", job)
+            case PostLead():
+                # one lane for all leads: they appear in the channel in the order left
+                await lanes.submit("leads", "post_lead", partial(self.leads.post, command))
             case _:
                 assert_never(command)
 
