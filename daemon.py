@@ -30,6 +30,7 @@ from actors.settings import Settings, SlackSettings
 from transport.chat_server import ChatServer
 from transport.chat_session import WidgetConfig
 from transport.slack_actor import SlackActor
+from transport.slack_errors import SlackApiError
 from transport.slack_web import SlackWebClient
 
 __all__ = ["DaemonUrls", "StartupError", "run_daemon", "serve"]
@@ -83,6 +84,19 @@ async def _emulator_agents(web: SlackWebClient) -> list[str]:
     ]
 
 
+async def _emulator_leads_channel(web: SlackWebClient, channel: str) -> None:
+    """The bundled emulator starts with no channels: create the leads channel the settings
+    name (a name, not an id), so leads show in its console."""
+    name = channel.strip().removeprefix("#")
+    if not name or name != name.lower():  # channel ids are upper case, names lower case
+        return
+    try:
+        await web.call("conversations.create", name=name)
+    except SlackApiError as e:
+        if e.error_code != "name_taken":
+            _log.warning("leads_channel_not_created", channel=name, error=e.error_code)
+
+
 async def _start_emulator(nursery: trio.Nursery, settings: Settings) -> tuple[str, SlackSettings]:
     from emulator import Emulator
     from run import emulator_config
@@ -119,6 +133,8 @@ async def serve(
             emulator_url, slack_settings = await _start_emulator(outer, settings)
         web = SlackWebClient.from_settings(slack_settings)
         agents = list(settings.routing.agents) or await _emulator_agents(web)
+        if emulator_url is not None and settings.slack.leads_channel:
+            await _emulator_leads_channel(web, settings.slack.leads_channel)
         sink = MemoryFactSink()
         send_commands, receive_commands = trio.open_memory_channel[SlackCommand](1_000)
         domain = Domain(
@@ -129,6 +145,7 @@ async def serve(
             sink=sink,
             agents=agents,
             is_open=lambda: hours.is_open(dt.datetime.now(dt.UTC)),
+            next_opening=lambda: hours.next_opening(dt.datetime.now(dt.UTC)),
             greeting=bot.greeting_text,
         )
         slack = SlackActor(

@@ -60,6 +60,7 @@ class HttpSettings(_Section):
     max_body_bytes: Annotated[int, Field(ge=256, le=10_000_000)] = 16_384
     max_text_chars: Annotated[int, Field(ge=1, le=40_000)] = 4_000
     messages_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 60
+    leads_token: str = ""  # set: GET /api/leads needs it as a bearer token
 
 
 class SlackSettings(_Section):

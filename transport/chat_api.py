@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.settings import HttpSettings, Settings
 from transport.chat_errors import ApiError, Malformed, Unavailable, error_body
+from transport.chat_leads import lead_routes
 from transport.chat_limits import SessionRateLimiter, read_body
 from transport.chat_port import ChatDomain
 from transport.chat_session import ChatSessions, WidgetConfig
@@ -274,6 +275,7 @@ def build_chat_app(
             Route("/api/sessions/{session_id}/events", routes.get_events, methods=["GET"]),
             Route("/api/sessions/{session_id}/close", routes.close_session, methods=["POST"]),
             Route("/api/sessions/{session_id}/history", routes.history, methods=["GET"]),
+            *lead_routes(sessions, http, routes.limiter),
             WebSocketRoute(
                 "/api/sessions/{session_id}/ws",
                 websocket_events(sessions, idle_close_s=ws_idle_close_s),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from actors.leads import Lead
 from actors.ports import TranscriptLine
 from actors.stats import DomainStats
 from transport.chat_wire import EventLike
@@ -47,3 +48,9 @@ class ChatDomain(Protocol):
     async def wait_events(self, session_id: str, after_seq: int) -> Sequence[EventLike]: ...
 
     def stats(self) -> DomainStats: ...
+
+    async def leave_lead(
+        self, session_id: str, email: str, question: str, name: str | None = None
+    ) -> Lead: ...
+
+    def leads(self) -> Sequence[Lead]: ...
