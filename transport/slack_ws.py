@@ -196,7 +196,7 @@ class WsLinks:
         self._log = _log.bind(link=name)
         self._count = 0
         self._live = 0
-        self._failures = self._lost = self._refreshes = 0
+        self._opened = self._failures = self._lost = self._refreshes = 0
         self.messages = self.bad_messages = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -271,6 +271,7 @@ class WsLinks:
                 link._ws = ws
                 await self._hooks.on_hello(link, hello)
                 self._live += 1
+                self._opened += 1
                 started = True
                 self._log.info("slack_link_up", number=link.number)
                 task_status.started(link)
@@ -287,9 +288,12 @@ class WsLinks:
             *_WS_ERRORS,
             trio_websocket.ConnectionTimeout,
             trio_websocket.DisconnectionTimeout,
+            ValueError,  # a malformed URL from Slack
         ) as e:
             if not started:
                 raise SlackConnectionError(f"cannot open {_safe(url)}: {_describe(e)}") from None
+            if isinstance(e, ValueError):
+                raise
             link.lose(_describe(e))
         finally:
             if started:
@@ -346,7 +350,7 @@ class WsLinks:
     def statistics(self) -> WsStatistics:
         return WsStatistics(
             connected=self._live > 0,
-            links_opened=self._count,
+            links_opened=self._opened,
             connect_failures=self._failures,
             links_lost=self._lost,
             refreshes=self._refreshes,

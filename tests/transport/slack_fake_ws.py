@@ -63,13 +63,15 @@ class FakeSlackSockets:
     log: list[tuple[float, str]] = field(default_factory=list)
     url_requests: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)
     url_errors: deque[str] = field(default_factory=deque)
-    url_override: str | None = None
+    url_script: deque[str] = field(default_factory=deque)  # URLs answered first, in order
+    first_connection: trio.Event = field(default_factory=trio.Event)
     _new_peer: trio.Event = field(default_factory=trio.Event)
 
     async def handle(self, request: trio_websocket.WebSocketRequest) -> None:
         ws = await request.accept()
         peer = Peer(len(self.peers) + 1, ws)
         self.peers.append(peer)
+        self.first_connection.set()
         self.log.append((trio.current_time(), f"open {peer.number}"))
         try:
             if self.hello:
@@ -117,10 +119,9 @@ class FakeSlackSockets:
             self.url_requests.append((trio.current_time(), method, params))
             if self.url_errors:
                 return httpx.Response(200, json={"ok": False, "error": self.url_errors.popleft()})
-            url = (
-                self.url_override
-                or f"ws://127.0.0.1:{self.port}/link/?ticket={len(self.url_requests)}"
-            )
+            url = f"ws://127.0.0.1:{self.port}/link/?ticket={len(self.url_requests)}"
+            if self.url_script:
+                url = self.url_script.popleft()
             answer: dict[str, Any] = {"ok": True, "url": url}
             if method == "rtm.connect":
                 answer |= {"self": {"id": "UBOT", "name": "takeover"}, "team": {"id": "T1"}}

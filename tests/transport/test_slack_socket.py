@@ -77,14 +77,14 @@ async def test_run_is_started_only_after_hello(autojump_clock: object) -> None:
 
 
 async def test_each_envelope_is_acked_before_the_handler_sees_it(autojump_clock: object) -> None:
-    handled: list[str] = []
+    recorder = Recorder()
     peers: list[Peer] = []
 
     async def handler(envelope: InboundEnvelope) -> None:
         with trio.fail_after(1):  # would never finish if the ack came after the work
             while envelope.envelope_id not in peers[0].acks():
                 await peers[0].wait_for(len(peers[0].received) + 1)
-        handled.append(envelope.envelope_id)
+        await recorder(envelope)
 
     with trio.fail_after(30):
         async with running(handler) as (_, client, peer):
@@ -95,10 +95,9 @@ async def test_each_envelope_is_acked_before_the_handler_sees_it(autojump_clock:
             )
             await peer.envelope("E3", {"command": "/end-takeover"}, kind="slash_commands")
             await peer.wait_for(3)
-            while len(handled) < 3:
-                await trio.testing.wait_all_tasks_blocked()
+            await recorder.wait_for(3)
             stats = client.statistics()
-    assert peer.acks() == ["E1", "E2", "E3"] and handled == ["E1", "E2", "E3"]
+    assert peer.acks() == ["E1", "E2", "E3"] and recorder.ids == ["E1", "E2", "E3"]
     assert stats.envelopes == 3 and stats.acked == 3 and stats.delivered == 3
 
 

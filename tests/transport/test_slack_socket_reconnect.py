@@ -72,8 +72,7 @@ async def test_a_link_without_hello_times_out_and_is_retried(autojump_clock: obj
             client = make_client(fake, Recorder())
 
             async def say_hello_next_time() -> None:
-                while not fake.peers:
-                    await trio.testing.wait_all_tasks_blocked()
+                await fake.first_connection.wait()
                 fake.hello = True
 
             nursery.start_soon(say_hello_next_time)
@@ -155,3 +154,15 @@ async def test_a_refresh_that_cannot_open_a_new_link_keeps_the_old_one(
             nursery.cancel_scope.cancel()
     assert [at for at, _, _ in fake.url_requests] == [0.0, 0.0, 1.0, 3.0, 7.0]
     assert recorder.ids == ["E1"] and old.acks() == ["E1"] and new.number == 2
+
+
+async def test_unusable_urls_and_refused_connections_are_retried(autojump_clock: object) -> None:
+    with trio.fail_after(60):
+        async with fake_slack_sockets() as fake, trio.open_nursery() as nursery:
+            fake.url_script.extend(["ws://[not-a-host/", "ws://127.0.0.1:1/nobody-listens"])
+            client = make_client(fake, Recorder())
+            await nursery.start(client.run)
+            stats = client.statistics().links
+            nursery.cancel_scope.cancel()
+    assert [at for at, _, _ in fake.url_requests] == [0.0, 1.0, 3.0]
+    assert stats.connect_failures == 2 and stats.links_opened == 1
