@@ -54,15 +54,10 @@ class Dispatcher(Actor[DispatcherMsg]):
         agents: Mapping[str, trio.MemorySendChannel[AgentMsg]],
         *,
         capacity: int = 4096,
-        view: Mapping[str, AgentView] | None = None,
     ) -> None:
-        """`view`: the agents as a restart found them (load, idle since), from the journal."""
         super().__init__(capacity)
-        if view is not None:
-            self.state = DispatchState(rules, {a: view.get(a, AgentView(a)) for a in agents})
-        else:
-            self.state = DispatchState.initial(rules, tuple(agents), now=0.0)
-        self._restored = view is not None
+        self.state = DispatchState.initial(rules, tuple(agents), now=0.0)
+        self._restored = False
         self._agents = agents
         # escalation id -> its mailbox, for as long as it waits for or holds an agent
         self._boxes: dict[str, trio.MemorySendChannel[EscalationMsg]] = {}
@@ -71,8 +66,17 @@ class Dispatcher(Actor[DispatcherMsg]):
     async def on_start(self) -> None:
         # agents who have not had an offer yet count as idle since the dispatcher started
         now = trio.current_time()
-        if not self._restored and all(a.idle_since == 0.0 and a.holder is None for a in self.state.agents.values()):
+        if not self._restored and all(
+            a.idle_since == 0.0 and a.holder is None for a in self.state.agents.values()
+        ):
             self.state = DispatchState.initial(self.state.rules, tuple(self.state.agents), now)
+
+    def restore(self, view: Mapping[str, AgentView]) -> None:
+        """Before it starts: the agents as a restart found them (load, idle since), from the
+        journal; presence stays unknown (away) until Slack tells it."""
+        agents = {a: view.get(a, AgentView(a)) for a in self.state.agents}
+        self.state = DispatchState(self.state.rules, agents)
+        self._restored = True
 
     def set_rules(self, rules: RoutingRules) -> None:
         """New limits (a settings reload) apply from the next routing decision on."""

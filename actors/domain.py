@@ -8,6 +8,12 @@ constructor; durable facts through the `FactSink`.
 
 Non-blocking calls are plain methods (`check_token`, `events_after`, `stats`); the ones that wait
 are `async` and take no timeout: the caller places it (`with trio.fail_after(...)`).
+
+After a restart the domain is built from the journal's durable state (`recovered=`, from
+`actors.restore.rebuild`): sessions, transcripts, stats and open takeovers come back as they
+were, and `run` resumes what the stop interrupted (see `actors.restore`). Escalations that were
+searching ask for their next agent once every agent's presence has been heard again, or after
+`presence_grace_s`, whichever comes first.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from actors.agent import AgentActor
 from actors.bot import Bot
 from actors.context import CustomerRecord, DomainContext, new_id
 from actors.dispatcher import Dispatcher
+from actors.durable_state import DurableState
 from actors.errors import DomainStopped, InvalidInput, SessionClosed, UnknownSession
 from actors.facts import FactSink, SessionStarted
 from actors.leads import Lead, check_lead
@@ -44,6 +51,7 @@ from actors.ports import (
     TellTooLate,
     TranscriptLine,
 )
+from actors.restore import Restored, restore_domain
 from actors.routing import RoutingRules
 from actors.runtime import ActorError, ActorStopped, ask, contained, supervise, tell, tell_nowait
 from actors.session import SessionActor
@@ -90,7 +98,11 @@ class Domain:
         slack_timeout_s: float = 10.0,
         room_timeout_s: float = 900.0,
         shutdown_grace_s: float = 5.0,
+        recovered: DurableState | None = None,
+        presence_grace_s: float = 30.0,
     ) -> None:
+        """`recovered`: the journal's state after a restart (build the domain inside `trio.run`
+        then); it is copied, so the journal sink may go on folding new facts into it."""
         self._agents = {agent_id: AgentActor(agent_id) for agent_id in dict.fromkeys(agents)}
         self._dispatcher = Dispatcher(
             RoutingRules.from_settings(routing),
@@ -112,6 +124,18 @@ class Domain:
             room_timeout_s=room_timeout_s,
             shutdown_grace_s=shutdown_grace_s,
         )
+        self._presence_grace_s = presence_grace_s
+        self._heard: set[str] = set()
+        self._restored: Restored | None = None
+        if recovered is not None:
+            self._restored = restore_domain(
+                self._ctx,
+                recovered,
+                self._agents,
+                trio_now=trio.current_time(),
+                wall_now=wall_clock(),
+            )
+            self._dispatcher.restore(self._restored.view)
 
     # --- lifetime -----------------------------------------------------------------------------
 
@@ -124,11 +148,46 @@ class Domain:
                     await nursery.start(partial(supervise, agent, name=f"agent:{agent_id}"))
                 await nursery.start(partial(supervise, self._dispatcher, name="dispatcher"))
                 self._ctx.nursery = nursery
+                if self._restored is not None:
+                    await self._resume(nursery, self._restored)
+                    self._restored = None
                 _log.info("domain_started", agents=len(self._agents))
                 task_status.started()
         finally:
             self._ctx.nursery = None
             _log.info("domain_stopped")
+
+    async def _resume(self, nursery: trio.Nursery, restored: Restored) -> None:
+        """Start what the journal shows unfinished: sessions first (each finishes its own
+        interrupted steps as it starts), then escalations; tell Slack again what may not have
+        reached it."""
+        for session in restored.sessions:
+            await nursery.start(partial(contained, session, name="session"))
+        for escalation in restored.escalations:
+            await nursery.start(partial(contained, escalation, name="escalation"))
+        for command in restored.resend:
+            await tell(self._ctx.slack, command)
+        if not self._agents:
+            self._ctx.presence_settled.set()
+        elif restored.escalations:
+            nursery.start_soon(self._settle_presence_after_grace)
+        _log.info(
+            "domain_restored",
+            sessions=len(self._ctx.sessions),
+            resumed_sessions=len(restored.sessions),
+            resumed_escalations=len(restored.escalations),
+            open_rooms=len(self._ctx.rooms),
+            resent=len(restored.resend),
+        )
+
+    async def _settle_presence_after_grace(self) -> None:
+        with trio.move_on_after(self._presence_grace_s):
+            await self._ctx.presence_settled.wait()
+            return
+        if not self._ctx.presence_settled.is_set():
+            unheard = sorted(set(self._agents) - self._heard)
+            _log.warning("presence_not_heard", agents=unheard, grace_s=self._presence_grace_s)
+            self._ctx.presence_settled.set()
 
     def apply_settings(self, routing: RoutingSettings, bot_settings: BotSettings) -> None:
         """A settings reload: timeouts, tries, limits and texts apply to what happens next."""
@@ -282,6 +341,10 @@ class Domain:
                     return
                 _log.debug("presence_changed", agent=agent_id, active=active)
                 await tell(self._dispatcher.mailbox, fact)
+                if not self._ctx.presence_settled.is_set():
+                    self._heard.add(agent_id)
+                    if len(self._heard) == len(self._agents):
+                        self._ctx.presence_settled.set()
             case _:
                 assert_never(fact)
 

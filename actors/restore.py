@@ -21,6 +21,7 @@ are carried over by mapping the facts' epoch times onto the clock at restore.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -117,10 +118,11 @@ def restore_domain(
         ctx.leads.add(lead)
     escalations = [_escalation(ctx, e, clock) for e in state.escalations.values()]
     view: dict[str, AgentView] = {}
+    offering = {o.agent_id for e in state.escalations.values() if (o := e.pending) is not None}
     for agent_id, actor in agents.items():
         durable = state.agents.get(agent_id)
-        if durable is None:
-            view[agent_id] = AgentView(agent_id, idle_since=trio_now)
+        if durable is None:  # never had an offer: idle longer than anyone who had one
+            view[agent_id] = AgentView(agent_id, idle_since=-math.inf)
             continue
         tally = actor.tally
         for name in ("offered", "accepted", "ignored", "missed", "withdrawn", "ended"):
@@ -129,7 +131,12 @@ def restore_domain(
         tally.first_response.extend(durable.tally.first_response)
         tally.takeover.extend(durable.tally.takeover)
         actor.profile = durable.profile
-        idle = trio_now if durable.idle_since is None else clock(durable.idle_since)
+        if agent_id in offering:  # their pending offer is withdrawn as the domain starts
+            idle = trio_now
+        elif durable.idle_since is None:
+            idle = -math.inf
+        else:
+            idle = clock(durable.idle_since)
         view[agent_id] = AgentView(agent_id, load=durable.load, idle_since=idle)
     resend: list[SlackCommand] = [
         ResolveOffer(o.offer_id, o.agent_id, o.outcome)
