@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from slack_sdk.signature import SignatureVerifier
+from slack_sdk.signature import Clock, SignatureVerifier
 
 from transport.slack_signature import slack_signature, verify_slack_signature
 
@@ -13,7 +13,7 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 NOW = 1_531_420_618.0
 
 
-class FixedClock:
+class FixedClock(Clock):
     def __init__(self, now: float) -> None:
         self._now = now
 

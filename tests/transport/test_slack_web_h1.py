@@ -11,7 +11,7 @@ from transport.slack_web_h1 import ProtocolError, ResponseParser, encode_request
 
 REQUEST = b"POST /api/x HTTP/1.1\r\nHost: slack\r\nContent-Length: 0\r\n\r\n"
 TOKEN = st.text("abcdefghijklmnopqrstuvwxyz-0123456789", min_size=1, max_size=12)
-VALUE = st.binary(max_size=30).map(lambda b: bytes(c for c in b if 0x20 < c < 0x7F))
+VALUE = st.binary(max_size=30).map(lambda b: bytes(c for c in b if 0x20 < c < 0x7F).decode())
 RESERVED = {"content-length", "transfer-encoding", "connection"}
 
 
