@@ -1,12 +1,11 @@
 """Web API methods about identity and presence: auth.test, users.*, apps.connections.open,
-rtm.connect, views.publish. Decode arguments, apply workspace rules, shape Slack's responses."""
+rtm.connect (views.publish is in api_views). Decode arguments, apply workspace rules, shape Slack's responses."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from emulator.errors import SlackError
 from emulator.web_args import Call, page
 
 __all__ = ["HANDLERS"]
@@ -89,26 +88,6 @@ def rtm_connect(call: Call) -> dict[str, Any]:
     }
 
 
-def views_publish(call: Call) -> dict[str, Any]:
-    call.ws.user(call.args.get_str("user_id"))
-    view = call.args.get_json("view", error="invalid_arguments")
-    if (
-        not isinstance(view, dict)
-        or view.get("type") != "home"
-        or not isinstance(view.get("blocks"), list)
-    ):
-        raise SlackError("invalid_arguments", detail="view must be a home view with blocks")
-    return {
-        "ok": True,
-        "view": {
-            "id": call.ws.new_id("V"),
-            "team_id": call.ws.team_id,
-            "app_id": call.ws.app_id,
-            **view,
-        },
-    }
-
-
 HANDLERS: dict[str, Callable[[Call], dict[str, Any]]] = {
     "auth.test": auth_test,
     "users.info": users_info,
@@ -118,5 +97,4 @@ HANDLERS: dict[str, Callable[[Call], dict[str, Any]]] = {
     "users.profile.get": profile_get,
     "apps.connections.open": connections_open,
     "rtm.connect": rtm_connect,
-    "views.publish": views_publish,
 }

@@ -22,6 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from emulator.api_views import home_routes
 from emulator.config import Credentials, EmulatorConfig
 from emulator.console_routes import EmuRoutes
 from emulator.delivery import AppRouter, ChangeFeed, Targets
@@ -107,6 +108,11 @@ class Emulator:
                 WebSocketRoute("/link/", self._socket_mode_endpoint),
                 WebSocketRoute("/rtm/", self._rtm_endpoint),
                 *emu_routes.routes(),
+                *home_routes(
+                    ws,
+                    send_event=self.router.send_event,
+                    send_interaction=self.router.send_interaction,
+                ),
             ]
         )
         self.base_url: str | None = None

@@ -106,6 +106,18 @@ class AppRouter:
             self._version = self.ws.version
             self.feed.notify()
 
+    def send_event(self, event: dict[str, Any]) -> None:
+        """Deliver one event that is not a message fact (e.g. `app_home_opened`)."""
+        self._send_event(event)
+
+    def send_interaction(self, payload: dict[str, Any]) -> None:
+        """Deliver one interaction payload (e.g. a click in a Home view)."""
+        if self.targets.interactivity_url:
+            data = urlencode({"payload": json.dumps(payload)}).encode()
+            self.http.submit(Delivery(self.targets.interactivity_url, data, _FORM, retryable=False))
+        else:
+            self.socket_mode.publish("interactive", payload)
+
     def _send_event(self, event: dict[str, Any]) -> None:
         body = payloads.event_callback(self.ws, event)
         if self.targets.events_url:

@@ -31,6 +31,7 @@ _ROUTE_STATUS = {
     "message_not_found": 404,
     "action_not_found": 404,
     "expired_url": 404,
+    "view_not_found": 404,
 }
 
 

@@ -17,7 +17,7 @@ import trio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from emulator import api_chat, api_conversations, api_users
+from emulator import api_chat, api_conversations, api_users, api_views
 from emulator.errors import SlackError
 from emulator.faults import Faults
 from emulator.rate_tiers import RateLimiter
@@ -30,6 +30,7 @@ HANDLERS: dict[str, Callable[[Call], dict[str, Any]]] = {
     **api_chat.HANDLERS,
     **api_conversations.HANDLERS,
     **api_users.HANDLERS,
+    **api_views.HANDLERS,
 }
 
 log = structlog.get_logger("emulator.web_api")

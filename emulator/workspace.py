@@ -107,6 +107,8 @@ class Workspace:
         self.names: dict[str, str] = {}  # channel name -> id (archived ones keep theirs)
         self._dms: dict[tuple[str, ...], str] = {}  # sorted member ids -> DM or group DM id
         self.ephemerals: list[Ephemeral] = []
+        self.home_views: dict[str, dict[str, Any]] = {}  # user id -> published Home view
+        self.home_publishes: dict[str, int] = {}  # user id -> views.publish calls
         self.pending: list[Happening] = []
         self.version = 0
         self._last_ts = 0
