@@ -63,6 +63,7 @@ class JournalSink:
         self.state = state if state is not None else DurableState()
         self._retry_s = snapshot_retry_s
         self._recorded = self._snapshots = self._failures = self._snapshot_lsn = 0
+        self._snapshotted = trio.Event()
 
     async def record(self, fact: Fact) -> None:
         """Append `fact`; returns once it is durable. A fact the journal refuses raises
@@ -82,6 +83,8 @@ class JournalSink:
         lsn = await self._journal.snapshot(body, lsn=covers)
         self._snapshots += 1
         self._snapshot_lsn = lsn
+        written, self._snapshotted = self._snapshotted, trio.Event()
+        written.set()
         _log.info("domain_snapshot_written", lsn=lsn, sessions=len(self.state.sessions))
         return lsn
 
@@ -99,6 +102,11 @@ class JournalSink:
                 self._failures += 1
                 _log.error("domain_snapshot_failed", error=str(e), retry_s=self._retry_s)
                 await trio.sleep(self._retry_s)
+
+    async def wait_snapshots(self, count: int) -> None:
+        """Wait until `count` snapshots in all have been written by this sink."""
+        while self._snapshots < count:
+            await self._snapshotted.wait()
 
     def statistics(self) -> JournalSinkStatistics:
         return JournalSinkStatistics(
