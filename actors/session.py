@@ -65,6 +65,7 @@ from actors.session_takeover import (
     BOT_NAME,
     agent_line,
     end_takeover,
+    held_until_ready,
     relay,
     start_takeover,
     takeover_ready,
@@ -153,6 +154,8 @@ class SessionActor(Actor[SessionMsg]):
                 await agent_line(self, message)
             case EndTakeoverRequested(room_id, user_id):
                 tk = self.takeover
+                if held_until_ready(self, message):
+                    return
                 if tk is None or tk.room_id != room_id:
                     _log.info("end_takeover_for_other_room", session=self.session_id, room=room_id)
                     return

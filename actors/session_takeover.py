@@ -26,6 +26,7 @@ from actors.messages import AgentResponded, TakeoverFinished
 from actors.ports import (
     AgentProfile,
     CloseRoom,
+    EndTakeoverRequested,
     RelayToRoom,
     ResolveOffer,
     RoomMessagePosted,
@@ -44,6 +45,7 @@ __all__ = [
     "CUSTOMER_LEFT_NOTE",
     "agent_line",
     "end_takeover",
+    "held_until_ready",
     "relay",
     "relay_post_id",
     "start_takeover",
@@ -108,7 +110,7 @@ def request_room(
     ctx.spawner().start_soon(
         open_room,
         ctx,
-        session.mailbox,
+        session,
         tk.takeover_id,
         tk.agent_id,
         session.customer.customer_id,
@@ -124,8 +126,11 @@ async def takeover_ready(
     ctx, tk = session.ctx, session.takeover
     if tk is None or tk.takeover_id != takeover_id:
         _log.warning("unknown_takeover_ready", takeover=takeover_id)
+        if room is not None and ctx.rooms.get(room.room_id) is session:
+            del ctx.rooms[room.room_id]
         return
     tk.profile = profile
+    early, tk.early = tk.early, []
     at = await record_takeover(
         session, tk, room, session.events.next_seq if room and not session.closed else None
     )
@@ -149,6 +154,20 @@ async def takeover_ready(
     pending, tk.pending = tk.pending, []
     for seq, line in pending:
         await tell(ctx.slack, relay(tk, seq, line))
+    for fact in early:  # the room's first messages (or end), in the order Slack sent them
+        await session.handle(fact)
+
+
+def held_until_ready(session: SessionActor, fact: RoomMessagePosted | EndTakeoverRequested) -> bool:
+    """Keep a fact of the room being opened until `TakeoverReady` is handled; True when kept.
+
+    The room is routed here as soon as Slack answers `OpenRoom`, while `TakeoverReady` may still
+    be on its way: whatever the room says meanwhile comes after it."""
+    tk = session.takeover
+    if tk is None or tk.room_id is not None:
+        return False
+    tk.early.append(fact)
+    return True
 
 
 async def record_takeover(
@@ -175,6 +194,8 @@ async def record_takeover(
 
 
 async def agent_line(session: SessionActor, posted: RoomMessagePosted) -> None:
+    if held_until_ready(session, posted):
+        return
     ctx, tk = session.ctx, session.takeover
     if tk is None or tk.room_id != posted.room_id:
         _log.info("room_message_for_other_room", session=session.session_id, room=posted.room_id)

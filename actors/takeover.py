@@ -3,21 +3,36 @@
 Owns `Takeover` (what a session knows of its current takeover) and `open_room`, run in the
 domain's nursery so that the session keeps taking customer messages (and acknowledging them)
 while Slack creates the room and posts the transcript. The result comes back to the session as
-a `TakeoverReady` message.
+a `TakeoverReady` message. The room is routed to its session (`ctx.rooms`) the moment Slack
+answers, before that message is even sent: Slack hands on the room's first messages right away,
+and the session keeps them (`Takeover.early`) until it has handled `TakeoverReady`.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import structlog
 import trio
 
 from actors.context import DomainContext
-from actors.messages import GetProfile, ProfileFetched, SessionMsg, TakeoverReady
-from actors.ports import AgentProfile, FetchAgentProfile, OpenRoom, RoomOpened, TranscriptLine
-from actors.runtime import ActorError, ask, tell
+from actors.messages import GetProfile, ProfileFetched, TakeoverReady
+from actors.ports import (
+    AgentProfile,
+    EndTakeoverRequested,
+    FetchAgentProfile,
+    OpenRoom,
+    RoomMessagePosted,
+    RoomOpened,
+    TranscriptLine,
+)
+from actors.runtime import ActorError, Reply, ask, tell
+
+if TYPE_CHECKING:
+    from actors.session import SessionActor
 
 __all__ = ["Takeover", "open_room"]
 
@@ -28,11 +43,13 @@ _SEEN = 256  # room message ids remembered per takeover, against Slack redeliver
 
 class Takeover:
     """Accepted at `accepted_at` (trio time); `room_id` is None while the room is being opened,
-    and `pending` holds the customer lines (with their seqs) to relay once it is."""
+    `pending` holds the customer lines (with their seqs) to relay once it is, and `early` the
+    room's facts that arrived between Slack's answer and `TakeoverReady`."""
 
     __slots__ = (
         "accepted_at",
         "agent_id",
+        "early",
         "escalation_id",
         "offer_id",
         "pending",
@@ -56,6 +73,7 @@ class Takeover:
         self.room_name: str | None = None
         self.profile = AgentProfile(agent_id, agent_id)
         self.pending: list[tuple[int, TranscriptLine]] = []
+        self.early: list[RoomMessagePosted | EndTakeoverRequested] = []
         self.responded = False
         self.seen: deque[str] = deque(maxlen=_SEEN)
 
@@ -84,9 +102,25 @@ async def agent_profile(ctx: DomainContext, agent_id: str) -> AgentProfile:
     return profile
 
 
+class _RoomReply(Reply[RoomOpened]):
+    """`OpenRoom`'s reply; `on_room` runs when Slack answers, before anyone is woken."""
+
+    __slots__ = ("_on_room",)
+
+    def __init__(self, on_room: Callable[[RoomOpened], None]) -> None:
+        super().__init__()
+        self._on_room = on_room
+
+    def send(self, value: RoomOpened) -> bool:
+        if self.answered:
+            return False
+        self._on_room(value)
+        return super().send(value)
+
+
 async def open_room(
     ctx: DomainContext,
-    session: trio.MemorySendChannel[SessionMsg],
+    session: SessionActor,
     takeover_id: str,
     agent_id: str,
     customer_id: str,
@@ -98,18 +132,26 @@ async def open_room(
     `resume`: a restart interrupted the opening; Slack finds what was done already."""
     profile = await agent_profile(ctx, agent_id)
     room: RoomOpened | None = None
+
+    def route(opened: RoomOpened) -> None:
+        ctx.rooms[opened.room_id] = session
+
+    reply = _RoomReply(route)
     try:
         with trio.fail_after(ctx.room_timeout_s):
-            opened: RoomOpened = await ask(
+            await tell(
                 ctx.slack,
-                lambda r: OpenRoom(
-                    takeover_id, customer_id, customer_name, agent_id, transcript, r, resume
+                OpenRoom(
+                    takeover_id, customer_id, customer_name, agent_id, transcript, reply, resume
                 ),
             )
-        room = opened
+            room = await reply.receive()
     except Exception as e:
+        reply.fail(e)  # a late answer must not route the room any more
         _log.error("room_open_failed", takeover=takeover_id, agent=agent_id, error=repr(e))
     try:
-        await tell(session, TakeoverReady(takeover_id, room, profile))
+        await tell(session.mailbox, TakeoverReady(takeover_id, room, profile))
     except ActorError:
         _log.warning("session_gone_before_room", takeover=takeover_id)
+        if room is not None and ctx.rooms.get(room.room_id) is session:
+            del ctx.rooms[room.room_id]
