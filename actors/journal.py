@@ -16,6 +16,7 @@ goes in the next one), `off` (write, no fsync: survives a crash of the process, 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import structlog
 import trio
 
+from actors.histogram import FSYNC_BOUNDS, Histogram, HistogramSnapshot
 from actors.journal_errors import (
     JournalClosed,
     JournalCorrupt,
@@ -78,7 +80,8 @@ class JournalStatistics:
 
     `queued` counts records appended but not yet durable (the batch being written included);
     `fsyncs` counts data fsyncs only, not the directory fsyncs of new files; `mean_batch` and
-    `max_batch` are in records per write.
+    `max_batch` are in records per write. `write_seconds`: how long each batch's write (with its
+    fsync, per the mode) took; `running` and `failed` say whether appends are being taken.
     """
 
     appended: int
@@ -94,6 +97,9 @@ class JournalStatistics:
     segments: int
     snapshot_lsn: int
     snapshots_written: int
+    write_seconds: HistogramSnapshot
+    running: bool
+    failed: bool
 
 
 class JournalActor:
@@ -136,6 +142,7 @@ class JournalActor:
         self._retained: list[int] = []
         self._appended = self._durable = self._batches = self._fsyncs = self._bytes = 0
         self._max_batch = self._snapshots_written = 0
+        self._write_seconds = Histogram(FSYNC_BOUNDS)
 
     @classmethod
     def from_settings(cls, settings: JournalSettings, **overrides: Any) -> JournalActor:
@@ -202,6 +209,7 @@ class JournalActor:
         batch = self._queue[:count]
         data = b"".join(frame for _, frame in batch)
         sync = self._mode != "off"
+        started = time.perf_counter()
         try:
             await trio.to_thread.run_sync(
                 partial(self._writer.write, data, batch[0][0], sync=sync),
@@ -214,6 +222,7 @@ class JournalActor:
             self._committed.set()
             log.error("journal_write_failed", error=str(e), last_durable_lsn=self._durable_lsn)
             raise self._failure from e
+        self._write_seconds.observe(time.perf_counter() - started)
         del self._queue[:count]  # only now: a cancelled write leaves its batch queued for the drain
         self._durable_lsn = batch[-1][0]
         self._durable += count
@@ -306,7 +315,12 @@ class JournalActor:
         return len(stale) + len(segments)
 
     def statistics(self) -> JournalStatistics:
-        return JournalStatistics(**self._stat_fields())
+        return JournalStatistics(
+            **self._stat_fields(),
+            write_seconds=self._write_seconds.snapshot(),
+            running=self._open and not self._stopped and self._failure is None,
+            failed=self._failure is not None,
+        )
 
     def _stat_fields(self) -> dict[str, Any]:
         return {
