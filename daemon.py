@@ -163,7 +163,7 @@ async def serve(
                 max_tries=settings.routing.max_tries,
             ),
             health=lambda: _health(slack, domain),
-            extra_routes=slack.http_routes() if settings.slack.mode == "events" else (),
+            extra_routes=slack.http_routes() if _http_inbound(settings.slack) else (),
         )
         async with trio.open_nursery() as middle:
             await middle.start(slack.run, receive_commands)
@@ -186,6 +186,12 @@ async def serve(
             await send_commands.aclose()  # the Slack actor finishes what it holds, then stops
         outer.cancel_scope.cancel()  # the journal flushes; the bundled emulator stops
     await web.aclose()
+
+
+def _http_inbound(slack: SlackSettings) -> bool:
+    """Whether Slack reaches the daemon over the signed HTTP routes: in events mode, and in rtm
+    mode without an app token (clicks and slash commands have no other way in then)."""
+    return slack.mode == "events" or (slack.mode == "rtm" and not slack.app_token)
 
 
 def _health(slack: SlackActor, domain: Domain) -> Mapping[str, bool]:
