@@ -21,11 +21,13 @@ import trio
 
 from actors.business_hours import OpeningHours
 from actors.domain import Domain
-from actors.facts import MemoryFactSink
+from actors.journal import JournalActor, JournalError, Recovery
+from actors.journal_sink import JournalSink
 from actors.knowledge_base import KnowledgeBaseError, load_knowledge_base
 from actors.knowledge_bot import KnowledgeBot
 from actors.log import configure_logging
 from actors.ports import SlackCommand
+from actors.restore import RestoreError, rebuild
 from actors.settings import Settings, SlackSettings
 from transport.chat_server import ChatServer
 from transport.chat_session import WidgetConfig
@@ -115,6 +117,33 @@ async def _start_emulator(nursery: trio.Nursery, settings: Settings) -> tuple[st
     return url, slack
 
 
+async def _open_journal(
+    nursery: trio.Nursery, settings: Settings, settings_dir: Path
+) -> JournalSink:
+    """Start the journal, rebuild the durable state from it, and snapshot it when due."""
+    path = resolve_path(settings.journal.path, settings_dir)
+    journal = JournalActor(
+        path, fsync=settings.journal.fsync, snapshot_every=settings.journal.snapshot_every
+    )
+    try:
+        recovery: Recovery = await nursery.start(journal.run)
+        state = rebuild(recovery.snapshot, recovery.records)
+    except (JournalError, RestoreError) as e:
+        raise StartupError(f"journal.path: {path}: {e}") from None
+    report = recovery.report
+    _log.info(
+        "journal_recovered",
+        path=str(path),
+        snapshot_lsn=report.snapshot_lsn,
+        replayed=report.records,
+        last_lsn=report.last_lsn,
+        sessions=len(state.sessions),
+    )
+    sink = JournalSink(journal, state)
+    await nursery.start(sink.run_snapshots)
+    return sink
+
+
 async def serve(
     settings: Settings,
     settings_dir: Path,
@@ -135,7 +164,7 @@ async def serve(
         agents = list(settings.routing.agents) or await _emulator_agents(web)
         if emulator_url is not None and settings.slack.leads_channel:
             await _emulator_leads_channel(web, settings.slack.leads_channel)
-        sink = MemoryFactSink()
+        sink = await _open_journal(outer, settings, settings_dir)
         send_commands, receive_commands = trio.open_memory_channel[SlackCommand](1_000)
         domain = Domain(
             routing=settings.routing,
@@ -147,6 +176,7 @@ async def serve(
             is_open=lambda: hours.is_open(dt.datetime.now(dt.UTC)),
             next_opening=lambda: hours.next_opening(dt.datetime.now(dt.UTC)),
             greeting=bot.greeting_text,
+            recovered=sink.state,
         )
         slack = SlackActor(
             web,
@@ -184,6 +214,7 @@ async def serve(
                     chat.shutdown()  # no new sessions or messages; the server closes by itself
                 inner.cancel_scope.cancel()  # the domain withdraws pending offers through Slack
             await send_commands.aclose()  # the Slack actor finishes what it holds, then stops
+        await sink.snapshot()  # what the next start loads instead of replaying the journal
         outer.cancel_scope.cancel()  # the journal flushes; the bundled emulator stops
     await web.aclose()
 
@@ -222,7 +253,17 @@ def run_daemon(settings: Settings, settings_path: Path | str = "settings.yaml") 
     settings_dir = Path(settings_path).resolve().parent
     try:
         trio.run(_serve_until_signalled, settings, settings_dir)
-    except StartupError as e:
-        print(f"takeover: {e}", file=sys.stderr)
+    except (StartupError, BaseExceptionGroup) as e:
+        problem = _startup_error(e)
+        if problem is None:
+            raise
+        print(f"takeover: {problem}", file=sys.stderr)
         return 2
     return 0
+
+
+def _startup_error(error: BaseException) -> StartupError | None:
+    """The StartupError raised inside the nurseries (they wrap it in exception groups)."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error if isinstance(error, StartupError) else None

@@ -15,6 +15,12 @@ Owns `Rooms`:
 Posts in rooms go through `post_reliably`: the Web API client already retries without
 duplicating; when it still fails, the post is retried a few more times after a pause, looking
 first for the earlier attempt's message when that one may have landed.
+
+Room posts carry deterministic post ids (`transport.slack_room_lookup`): the header and the
+transcript parts derive theirs from the takeover id, relayed lines get theirs from the domain.
+So the commands the domain sends again after a restart find what the earlier run posted:
+`OpenRoom(resume=True)` reuses the room the interrupted opening left and posts only the parts it
+lacks; `RelayToRoom(resent=True)` and `CloseRoom(resent=True)` look for their post first.
 """
 
 from __future__ import annotations
@@ -31,6 +37,13 @@ import trio
 from actors.ports import CloseRoom, OpenRoom, RelayToRoom, RoomOpened
 from transport.slack_blocks import Post, line_posts, note_post, room_header_post, transcript_posts
 from transport.slack_errors import SlackApiError, SlackError, SlackRateLimited, SlackTransportError
+from transport.slack_room_lookup import (
+    find_room,
+    header_post_id,
+    note_post_id,
+    part_post_id,
+    transcript_post_id,
+)
 from transport.slack_text import room_base_name, room_name
 from transport.slack_web import SlackWebClient
 from transport.slack_web_post import PostIds
@@ -46,6 +59,8 @@ _KNOWN_FINE = frozenset({"already_in_channel", "already_pinned", "already_archiv
 _SERVER_ERRORS = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
+RESENT_LOOKBACK_S = 900.0
+"""How far back a close note sent again after a restart is looked for."""
 
 
 @dataclass(slots=True)
@@ -67,11 +82,16 @@ async def post_reliably(
     rounds: int = 3,
     pause_s: float = 2.0,
     wall_clock: Callable[[], float] = time.time,
+    post_id: str | None = None,
+    look_since: float | None = None,
 ) -> dict[str, Any]:
-    """chat.postMessage that survives a longer Slack outage without ever posting twice."""
-    post_id = post_ids.next()
-    started = wall_clock()
-    maybe_sent = False
+    """chat.postMessage that survives a longer Slack outage without ever posting twice.
+
+    `post_id`: the post's own deterministic id (else a fresh one); `look_since`: the post may
+    have landed before a restart, at or after this epoch time: look for it before posting."""
+    post_id = post_id or post_ids.next()
+    started = wall_clock() if look_since is None else look_since
+    maybe_sent = look_since is not None
     for round_ in range(rounds + 1):
         if maybe_sent:
             found = await web.find_post(channel, post_id, oldest=started - 60.0)
@@ -199,7 +219,14 @@ class Rooms:
             if e.error_code not in _KNOWN_FINE:
                 raise
 
-    async def _post(self, channel: str, post: Post) -> dict[str, Any]:
+    async def _post(
+        self,
+        channel: str,
+        post: Post,
+        *,
+        post_id: str | None = None,
+        look_since: float | None = None,
+    ) -> dict[str, Any]:
         return await post_reliably(
             self._web,
             channel,
@@ -207,10 +234,24 @@ class Rooms:
             post_ids=self._post_ids,
             pause_s=self._pause_s,
             wall_clock=self._wall_clock,
+            post_id=post_id,
+            look_since=look_since,
         )
 
+    async def _resumed(self, cmd: OpenRoom) -> tuple[Room, set[str]] | None:
+        """The room an opening cut short by a restart left, with the post ids it holds."""
+        found = await find_room(self._web, self._prefix, cmd.customer_id, cmd.takeover_id)
+        if found is None:
+            return None
+        channel, posted = found
+        _log.info(
+            "room_resumed", takeover=cmd.takeover_id, channel=channel["id"], posts=len(posted)
+        )
+        return self._add(Room(channel["id"], channel.get("name") or "", "opening")), posted
+
     async def open(self, cmd: OpenRoom) -> RoomOpened:
-        room = await self._create(cmd.customer_id)
+        resumed = await self._resumed(cmd) if cmd.resume else None
+        room, posted = resumed or (await self._create(cmd.customer_id), set[str]())
         room.takeover_id, room.agent_id = cmd.takeover_id, cmd.agent_id
         self._takeovers[cmd.takeover_id] = room.id
         log = _log.bind(takeover=cmd.takeover_id, room=room.name, channel=room.id)
@@ -230,14 +271,18 @@ class Rooms:
             lines=len(cmd.transcript),
         )
         try:
-            posted = await self._post(room.id, header)
-            await self._fine("pins.add", channel=room.id, timestamp=posted["ts"])
+            if header_post_id(cmd.takeover_id) not in posted:
+                answer = await self._post(room.id, header, post_id=header_post_id(cmd.takeover_id))
+                await self._fine("pins.add", channel=room.id, timestamp=answer["ts"])
         except SlackError as e:
             log.error("room_header_failed", error=str(e))
         failed = 0
-        for post in transcript_posts(cmd.transcript, self._avatars):
+        for index, post in enumerate(transcript_posts(cmd.transcript, self._avatars)):
+            post_id = transcript_post_id(cmd.takeover_id, index)
+            if post_id in posted:
+                continue
             try:
-                await self._post(room.id, post)
+                await self._post(room.id, post, post_id=post_id)
             except SlackError as e:
                 failed += 1
                 log.error("room_transcript_post_failed", error=str(e))
@@ -269,16 +314,26 @@ class Rooms:
             _log.error("room_archive_failed", channel=room.id, error=str(e))
 
     async def relay(self, cmd: RelayToRoom) -> None:
-        for post in line_posts(cmd.line, self._avatars):
-            await self._post(cmd.room_id, post)
+        look_since = cmd.line.at if cmd.resent else None
+        for index, post in enumerate(line_posts(cmd.line, self._avatars)):
+            post_id = part_post_id(cmd.post_id, index) if cmd.post_id else None
+            await self._post(cmd.room_id, post, post_id=post_id, look_since=look_since)
 
     async def close(self, cmd: CloseRoom) -> None:
         room = self._rooms.get(cmd.room_id)
         if cmd.note:
+            look_since = self._wall_clock() - RESENT_LOOKBACK_S if cmd.resent else None
+            post_id = note_post_id(cmd.takeover_id)
             try:
-                await self._post(cmd.room_id, note_post(cmd.note))
+                await self._post(
+                    cmd.room_id, note_post(cmd.note), post_id=post_id, look_since=look_since
+                )
             except SlackApiError as e:  # e.g. already archived: the archive below says so
                 _log.warning("room_note_refused", channel=cmd.room_id, error=e.error_code)
+            except SlackError as e:
+                if not cmd.resent:
+                    raise
+                _log.warning("room_note_lookup_failed", channel=cmd.room_id, error=str(e))
         await self._fine("conversations.archive", channel=cmd.room_id)
         if room is not None:
             self._forget(room)
