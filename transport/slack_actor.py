@@ -38,6 +38,7 @@ import structlog
 import trio
 from starlette.routing import BaseRoute
 
+from actors.histogram import RELAY_BOUNDS, Histogram, HistogramSnapshot
 from actors.ports import (
     CloseRoom,
     ConfirmPresence,
@@ -84,10 +85,15 @@ Deliver = Callable[[SlackFact], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class SlackActorStatistics:
+    """`connected`: see `SlackActor.connected`; `relay_to_room`: seconds from a customer's line
+    (its `at`) to its post in the room."""
+
     commands: int
     lanes: LanesStatistics
     inbound: InboundStatistics
     presence: PresenceStatistics
+    connected: bool
+    relay_to_room: HistogramSnapshot
 
 
 class SlackActor:
@@ -134,6 +140,9 @@ class SlackActor:
             deliver=domain_deliver, rooms=self.rooms, presence=self.presence, notify=self._notify
         )
         self.identity: DecodeContext | None = None
+        self._wall_clock = wall_clock
+        self._links_up: list[Callable[[], bool]] = []
+        self._relay_to_room = Histogram(RELAY_BOUNDS)
         self._lanes: Lanes | None = None
         self._nursery: trio.Nursery | None = None
         self._commands = 0
@@ -208,21 +217,25 @@ class SlackActor:
                 assert_never(mode)
 
     def _socket_mode(self) -> SocketModeClient:
-        return SocketModeClient(
+        client = SocketModeClient(
             self._web.with_token(self._settings.app_token),
             self._on_envelope,
             policy=self._ws_policy,
             random=self._random,
         )
+        self._links_up.append(lambda: client.statistics().links.connected)
+        return client
 
     def _rtm(self) -> RtmClient:
-        return RtmClient(
+        client = RtmClient(
             self._web,
             self._on_rtm,
             presence_ids=self.presence.agents,
             policy=self._ws_policy,
             random=self._random,
         )
+        self._links_up.append(lambda: client.statistics().links.connected)
+        return client
 
     async def _on_envelope(self, envelope: InboundEnvelope) -> None:
         await self.inbound.submit(from_envelope(envelope))
@@ -270,7 +283,7 @@ class SlackActor:
                 job = partial(self._open_room, command)
                 await lanes.submit(f"takeover:{takeover_id}", "open_room", job)
             case RelayToRoom(room_id=room_id):
-                job = partial(self.rooms.relay, command)
+                job = partial(self._relay, command)
                 await lanes.submit(f"room:{room_id}", "relay_to_room", job)
             case CloseRoom(room_id=room_id):
                 job = partial(self.rooms.close, command)
@@ -292,6 +305,11 @@ class SlackActor:
             reply.fail(ActorStopped("the Slack actor stopped"))
             raise
         reply.send(value)
+
+    async def _relay(self, command: RelayToRoom) -> None:
+        await self.rooms.relay(command)
+        if not command.resent:  # a line sent again after a restart is not a latency sample
+            self._relay_to_room.observe(self._wall_clock() - command.line.at)
 
     async def _open_room(self, command: OpenRoom) -> None:
         await self._answer(command.reply, partial(self.rooms.open, command))
@@ -320,6 +338,11 @@ class SlackActor:
             channel = await self.offers.dm_channel(notice.user_id)
             await self._web.post_message(channel, text=notice.text)
 
+    def connected(self) -> bool:
+        """Slack is reachable: the app knows who it is (auth.test) and every inbound link
+        (Socket Mode, RTM) is up now. In events mode Slack comes to us: identity is enough."""
+        return self.identity is not None and all(up() for up in self._links_up)
+
     def statistics(self) -> SlackActorStatistics:
         lanes = self._lanes.statistics() if self._lanes else LanesStatistics(0, 0, 0, 0)
         return SlackActorStatistics(
@@ -327,4 +350,6 @@ class SlackActor:
             lanes=lanes,
             inbound=self.inbound.statistics(),
             presence=self.presence.statistics(),
+            connected=self.connected(),
+            relay_to_room=self._relay_to_room.snapshot(),
         )

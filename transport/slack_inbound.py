@@ -68,6 +68,9 @@ CANNOT_CHECK = "Slack could not tell whether you are a member of this room; plea
 
 Deliver = Callable[[SlackFact], Awaitable[None]]
 Notify = Callable[[Notice], Awaitable[None]]
+Claim = Callable[[InboundRequest], bool]
+"""An edge handler (`add_handler`): True when it took the request (e.g. `app_home_opened`,
+`/takeover-stats`); it must not wait, only queue its own work."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,7 @@ class Inbound:
         self._nursery: trio.Nursery | None = None
         self._received = self._delivered = self._duplicates = 0
         self._ignored = self._rejected = 0
+        self._handlers: list[Claim] = []
 
     async def submit(self, item: InboundItem) -> None:
         """Queue one item (waits while the queue is full)."""
@@ -156,6 +160,11 @@ class Inbound:
     def submit_nowait(self, item: InboundItem) -> None:
         """Queue one item now; raises `trio.WouldBlock` when the queue is full."""
         self._send.send_nowait(item)
+
+    def add_handler(self, claim: Claim) -> None:
+        """Requests that are not for the domain (App Home, the stats command) go to `claim`
+        first, in arrival order; a request it takes is not decoded here."""
+        self._handlers.append(claim)
 
     def publish_nowait(self, fact: PresenceChanged) -> None:
         """A fact seen by the actor itself (a presence poll): delivered in turn, never waits."""
@@ -209,6 +218,12 @@ class Inbound:
                 assert_never(item)
 
     async def _request(self, request: InboundRequest, context: DecodeContext) -> None:
+        for claim in self._handlers:
+            try:
+                if claim(request):
+                    return
+            except Exception:
+                _log.exception("slack_inbound_handler_failed", kind=request.kind)
         result = decode(request, context)
         match result:
             case Rejected(reason, detail):
