@@ -8,6 +8,7 @@
 // - The page itself is `View`: every text is rendered as text.
 import { EventStream, Api, Backoff, sleep } from "./widget-link.js";
 import { View, agentName } from "./widget-view.js";
+import { leadForm, leadResult } from "./widget-lead.js";
 
 const STORE_CUSTOMER = "takeover.customer_id";
 const STORE_SESSION = "takeover.session";
@@ -22,6 +23,8 @@ const state = {
   agent: null,
   closed: false,
   stream: null,
+  lead: null,           // the "leave your question" form, while it is on screen
+  lastText: "",         // the customer's last message: the form's question to start with
 };
 
 // ---------- storage (private mode or a full store: the widget works without memory) ----------
@@ -52,6 +55,7 @@ function handleEvent(ev) {
   const agent = ev.agent || state.agent;
   switch (ev.type) {
     case "customer_message":
+      state.lastText = text;
       if (state.pending.delete(ev.seq)) return;   // sent from this page: already on screen
       view.bubble("customer", "You", text, ev.at);
       return;
@@ -63,6 +67,7 @@ function handleEvent(ev) {
       view.showSearching(true, state.config.max_wait_s);
       return;
     case "agent_joined":
+      dropLead();
       state.agent = ev.agent || null;
       view.showSearching(false);
       view.agentCard(state.agent, ev.at);
@@ -79,6 +84,7 @@ function handleEvent(ev) {
     case "no_agent_available":
       view.showSearching(false);
       view.systemLine(text || "Nobody is available right now.", "sys-warn");
+      offerLead();
       return;
     case "closed":
       view.systemLine(text || "The chat has ended.");
@@ -91,7 +97,31 @@ function handleEvent(ev) {
 
 // ---------- sessions ----------
 
+// Nobody could help: offer to take the customer's email and question (POST .../lead).
+function offerLead() {
+  if (state.lead || state.closed || !api.session) return;
+  const form = leadForm({
+    question: state.lastText,
+    send: async (lead) => {
+      let result = null;
+      try { result = await api.request("POST", api.sessionPath("/lead"), lead); } catch (e) { /* offline */ }
+      if (result && result.status === 409) endSession();
+      return leadResult(result);
+    },
+    onGone: () => { if (state.lead === form) state.lead = null; },
+  });
+  state.lead = form;
+  view.log.appendChild(form.item);
+  view.scrollToEnd();
+}
+
+function dropLead() {
+  if (state.lead) state.lead.remove();
+  state.lead = null;
+}
+
 function endSession() {
+  dropLead();
   setClosed(true);
   if (state.stream) state.stream.stop();
   save("sessionStorage", STORE_SESSION, null);
@@ -105,6 +135,8 @@ function reset() {
   state.shown.clear();
   state.pending.clear();
   state.agent = null;
+  state.lead = null;
+  state.lastText = "";
   view.clear();
   view.setHeader(null);
   setClosed(false);
@@ -196,6 +228,7 @@ const SEND_ERRORS = {
 };
 
 async function send(text) {
+  state.lastText = text;
   const item = view.bubble("customer", "You", text);
   item.classList.add("sending");
   let result = null;
