@@ -230,7 +230,7 @@ async def test_no_leads_channel_no_post_and_a_missing_channel_is_only_logged() -
 # --- the whole daemon: a customer's lead lands in the emulator's leads channel -----------------
 
 
-async def test_a_lead_left_through_the_chat_api_is_posted_to_the_leads_channel(
+async def test_a_lead_left_through_the_chat_api_is_posted_and_outlives_a_restart(
     tmp_path: Path,
 ) -> None:
     settings = parse_settings(
@@ -301,4 +301,11 @@ async def test_a_lead_left_through_the_chat_api_is_posted_to_the_leads_channel(
             assert any("&lt;b&gt;Alpine&lt;/b&gt; waterproof?" in t for t in shown)
             assert any("talk to a human" in t for t in shown)  # the conversation came along
             assert any(lead["id"] in t for t in shown)
+            stop.set()
+
+        # a restart replays the journal: the lead is still listed
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery, httpx.AsyncClient(timeout=10) as http:
+            urls = await nursery.start(daemon.serve, settings, ROOT, stop)
+            assert (await http.get(urls.chat + "/api/leads")).json() == {"leads": [lead]}
             stop.set()
