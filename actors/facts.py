@@ -46,7 +46,7 @@ __all__ = [
 
 EscalationOutcome = Literal["accepted", "exhausted", "cancelled", "closed"]
 EscalationTrigger = Literal["asked", "low_confidence", "live_chat_first"]
-TakeoverEndedBy = Literal["agent", "customer", "failed", "shutdown"]
+TakeoverEndedBy = Literal["agent", "customer", "failed", "shutdown", "idle"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +167,8 @@ class AgentMessaged:
 
 @dataclass(frozen=True, slots=True)
 class TakeoverEnded:
-    """`by`: agent (command or button), customer (closed the chat), failed (no room), shutdown.
+    """`by`: agent (command or button), customer (closed the chat), failed (no room), shutdown,
+    idle (no message for `routing.idle_takeover_end_s`).
     `text`: what the customer was told (the agent_left event, when `seq` is set)."""
 
     takeover_id: str

@@ -63,6 +63,7 @@ from actors.session_resume import SessionResume, resume_session
 from actors.session_takeover import (
     BOT_ID,
     BOT_NAME,
+    IDLE_ENDER,
     agent_line,
     end_takeover,
     held_until_ready,
@@ -160,7 +161,7 @@ class SessionActor(Actor[SessionMsg]):
                     _log.info("end_takeover_for_other_room", session=self.session_id, room=room_id)
                     return
                 _log.info("takeover_end_requested", session=self.session_id, user=user_id)
-                await end_takeover(self, tk, by="agent")
+                await end_takeover(self, tk, by="idle" if user_id == IDLE_ENDER else "agent")
             case _:
                 assert_never(message)
         if self.closed and self.escalation_id is None and self.takeover is None:

@@ -43,6 +43,8 @@ __all__ = [
     "BOT_ID",
     "BOT_NAME",
     "CUSTOMER_LEFT_NOTE",
+    "IDLE_ENDER",
+    "IDLE_ROOM_NOTE",
     "agent_line",
     "end_takeover",
     "held_until_ready",
@@ -55,6 +57,12 @@ __all__ = [
 _log = structlog.get_logger("actors.session")
 
 CUSTOMER_LEFT_NOTE = "The customer closed the chat. This room is archived."
+IDLE_ROOM_NOTE = (
+    "No message for a while: the takeover has ended and the customer is back with the bot. "
+    "This room is archived."
+)
+IDLE_ENDER = "idle"
+"""The `user_id` of the `EndTakeoverRequested` the hygiene rules send (never a Slack user id)."""
 BOT_ID = "bot"
 BOT_NAME = "Bot"
 
@@ -232,12 +240,15 @@ async def agent_line(session: SessionActor, posted: RoomMessagePosted) -> None:
 
 
 async def end_takeover(session: SessionActor, tk: Takeover, *, by: TakeoverEndedBy) -> None:
-    """End the takeover: tell the customer (agent ending), archive the room, free the agent."""
+    """End the takeover: tell the customer (agent ending, or idle), archive the room (with a note
+    when the customer left or it went idle), free the agent."""
     ctx = session.ctx
     at = ctx.wall_clock()
-    told = by == "agent" and not session.closed
+    told = by in ("agent", "idle") and not session.closed
     seq = session.events.next_seq if told else None
-    text = ctx.texts.agent_left_text if told else None
+    text: str | None = None
+    if told:
+        text = ctx.texts.idle_end_text if by == "idle" else ctx.texts.agent_left_text
     await ctx.sink.record(
         TakeoverEnded(tk.takeover_id, session.session_id, tk.agent_id, by, seq, at, text)
     )
@@ -245,7 +256,7 @@ async def end_takeover(session: SessionActor, tk: Takeover, *, by: TakeoverEnded
         session.customer.lines.append(TranscriptLine("bot", BOT_ID, BOT_NAME, text, at))
         session.emit("agent_left", text, at, tk.profile)
     if tk.room_id is not None:
-        note = CUSTOMER_LEFT_NOTE if by == "customer" else None
+        note = {"customer": CUSTOMER_LEFT_NOTE, "idle": IDLE_ROOM_NOTE}.get(by)
         await tell(ctx.slack, CloseRoom(tk.takeover_id, tk.room_id, note))
         ctx.rooms.pop(tk.room_id, None)
     duration = trio.current_time() - tk.accepted_at

@@ -141,6 +141,7 @@ class BotSettings(_Section):
     no_agent_text: str = "Sorry, nobody is available right now. Leave your email and question and we will get back to you."
     closed_text: str = "Our team is offline right now. Leave your email and question and we will get back to you when we open."
     agent_left_text: str = "The agent has left the chat. I'm back to help."
+    idle_end_text: str = "This chat was quiet for a while, so the agent has left. I'm back to help."
     lead_open_text: str = (
         "Thanks! We have your question and will answer you at {email} as soon as one of us is free."
     )
