@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -45,11 +46,13 @@ class TooManyLeadsError(ApiError):
     status = 429
 
 
+@dataclass(frozen=True, slots=True)
 class LeadRequest:
-    __slots__ = ("email", "name", "question")
+    """A lead's fields as the customer sent them (trimmed; `name` None when not given)."""
 
-    def __init__(self, email: str, name: str | None, question: str) -> None:
-        self.email, self.name, self.question = email, name, question
+    email: str
+    name: str | None
+    question: str
 
 
 def _text(obj: Mapping[str, Any], field: str, *, required: bool) -> str | None:
