@@ -76,8 +76,13 @@ class Presence:
         return active
 
     async def confirm(self, agent_id: str) -> bool:
-        """The check just before an offer; raises `SlackError` when Slack cannot tell."""
+        """The check just before an offer; raises `SlackError` when Slack cannot tell.
+
+        Its answer is published even when unchanged, and after a failure the next poll's is:
+        the domain counts an agent whose confirmation failed or came too late as away, and
+        would otherwise never hear that they are still active."""
         self._confirms += 1
+        self._known.pop(agent_id, None)
         return await self.fetch(agent_id)
 
     def note(self, agent_id: str, active: bool) -> bool:

@@ -10,6 +10,7 @@ import trio
 import trio.testing
 
 from actors.ports import PresenceChanged
+from transport.slack_errors import SlackApiError
 from transport.slack_lanes import Lanes
 from transport.slack_presence import Presence
 from transport.slack_rate import RateLimits
@@ -119,6 +120,25 @@ async def test_confirmation_and_rtm_notes_update_what_is_known() -> None:
     assert await presence.confirm("U1") is False
     assert [fact for _, fact in published.facts] == [PresenceChanged("U1", False)]
     assert presence.statistics().confirms == 1
+
+
+async def test_a_confirmation_is_published_unchanged_and_a_failed_one_by_the_next_poll(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The domain counts an agent whose confirmation failed or came too late as away: the
+    # answer, or after a failure the next poll's, must reach it even though nothing changed.
+    fake = FakePresence({"U1": "active"})
+    published = Published()
+    presence = Presence(fake.web(), published, agents=["U1"], interval_s=10.0, min_gap_s=0)
+    await presence.fetch("U1")
+    assert await presence.confirm("U1") is True
+    del fake.presence["U1"]  # Slack cannot tell: user_not_found
+    with pytest.raises(SlackApiError):
+        await presence.confirm("U1")
+    fake.presence["U1"] = "active"
+    with trio.move_on_after(5):
+        await presence.poll()
+    assert [fact for _, fact in published.facts] == [PresenceChanged("U1", True)] * 3
 
 
 async def test_rtm_mode_polls_one_round(autojump_clock: trio.testing.MockClock) -> None:
