@@ -189,11 +189,23 @@ class Domain:
             _log.warning("presence_not_heard", agents=unheard, grace_s=self._presence_grace_s)
             self._ctx.presence_settled.set()
 
-    def apply_settings(self, routing: RoutingSettings, bot_settings: BotSettings) -> None:
-        """A settings reload: timeouts, tries, limits and texts apply to what happens next."""
+    def apply_settings(
+        self,
+        routing: RoutingSettings,
+        bot_settings: BotSettings,
+        *,
+        bot: Bot | None = None,
+        greeting: str | None = None,
+    ) -> None:
+        """A settings reload: timeouts, tries, limits and texts apply to what happens next; a
+        new `bot` (rebuilt off the loop by the caller) answers from the next message on."""
         self._ctx.offer_timeout_s = routing.offer_timeout_s
         self._ctx.texts = bot_settings
         self._dispatcher.set_rules(RoutingRules.from_settings(routing))
+        if bot is not None:
+            self._ctx.bot = bot
+        if greeting is not None:
+            self._ctx.greeting = greeting
 
     # --- the customer side --------------------------------------------------------------------
 
