@@ -61,6 +61,7 @@ class HttpSettings(_Section):
     max_text_chars: Annotated[int, Field(ge=1, le=40_000)] = 4_000
     messages_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 60
     leads_token: str = ""  # set: GET /api/leads needs it as a bearer token
+    ops_token: str = ""  # set: /metrics and /api/escalations need it as a bearer token
 
 
 class SlackSettings(_Section):
