@@ -14,7 +14,9 @@ returns Slack's parsed answer when ``ok`` is true and raises the errors of
 
 chat.postMessage carries a unique ``post_id`` in its message metadata; a retry that follows an
 ambiguous failure first looks for that id in the channel (`find_post`) and returns the message
-found instead of posting it twice (see `transport.slack_web_post`).
+found instead of posting it twice (see `transport.slack_web_post`). When no answer came at all
+(timeout, connection lost), the lookup waits one more attempt deadline first: Slack may still
+be serving the request.
 """
 
 from __future__ import annotations
@@ -315,6 +317,11 @@ class SlackWebClient:
                 )
                 await trio.sleep(delay)
                 if post is not None and outcome.maybe_sent:
+                    if outcome.kind != "http":
+                        # No answer: the request may still be on its way and be served later.
+                        # Give it as long again as an attempt before looking, so a late post
+                        # is found instead of made twice.
+                        await trio.sleep(retry.attempt_timeout_s)
                     found = await self._recover(post, failures)
                     if found is not None:
                         counters.ok += 1

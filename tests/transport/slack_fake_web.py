@@ -31,13 +31,16 @@ class Seen:
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """One scripted answer: `kind` is status | ratelimited | hang | connect_error | read_error."""
+    """One scripted answer: `kind` is status | ratelimited | hang | late | connect_error |
+    read_error. `late` hangs too, but the message is stored `after` seconds later all the same
+    (a slow Slack serving a request its client has given up on)."""
 
     kind: str
     status: int = 0
     retry_after: str | None = None
     store_first: bool = False
     body: bytes | None = None
+    after: float = 0.0
 
 
 @dataclass
@@ -77,6 +80,14 @@ class FakeSlackWeb:
         if fault is not None:
             if fault.store_first:
                 self._answer(method, params)
+            if fault.kind == "late":
+
+                async def land() -> None:
+                    await trio.sleep(fault.after)
+                    self._answer(method, params)
+
+                trio.lowlevel.spawn_system_task(land)
+                await trio.sleep_forever()
             if fault.kind == "hang":
                 await trio.sleep_forever()
             if fault.kind == "connect_error":

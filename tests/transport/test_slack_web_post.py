@@ -70,11 +70,26 @@ async def test_a_post_that_landed_before_a_timeout_is_found_not_reposted(
     assert answer["ts"] == fake.messages["C1"][0]["ts"] and answer["channel"] == "C1"
     assert post_id_of(answer["message"]) == "P1"
     (lookup,) = fake.calls("conversations.history")
-    assert lookup.at == 6.0  # attempt deadline 5 s, then the 1 s backoff
+    assert lookup.at == 11.0  # attempt deadline 5 s, the 1 s backoff, 5 s more for a late post
     assert lookup.params["include_all_metadata"] == "true"
     assert float(lookup.params["oldest"]) == WALL_CLOCK_START - 60.0
     assert stats.post_lookups == 1 and stats.posts_recovered == 1
     assert len(fake.calls("chat.postMessage")) == 1
+
+
+async def test_a_post_served_after_its_attempt_timed_out_is_found_not_reposted(
+    autojump_clock: object,
+) -> None:
+    fake = FakeSlackWeb()
+    fake.script("chat.postMessage", Fault("late", after=8.0))  # lands 3 s after the deadline
+    async with client(fake) as web:
+        answer = await web.post_message("C1", text="hello", post_id="P1")
+    assert posts(fake) == ["hello"]
+    assert post_id_of(answer["message"]) == "P1"
+    assert [(s.method, s.at) for s in fake.requests] == [
+        ("chat.postMessage", 0.0),
+        ("conversations.history", 11.0),
+    ]
 
 
 async def test_a_5xx_that_posted_nothing_is_checked_then_posted_once(
@@ -92,7 +107,8 @@ async def test_a_5xx_that_posted_nothing_is_checked_then_posted_once(
         "conversations.history",
         "chat.postMessage",
     ]
-    assert [s.at for s in fake.requests] == [0.0, 1.0, 1.0, 3.0, 3.0]
+    # a 503 was answered: looked up at once; a reset connection may still be served: 5 s more
+    assert [s.at for s in fake.requests] == [0.0, 1.0, 1.0, 8.0, 8.0]
 
 
 async def test_a_failure_before_sending_reposts_without_a_lookup(autojump_clock: object) -> None:

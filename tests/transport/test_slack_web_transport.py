@@ -235,9 +235,10 @@ async def test_the_client_over_real_sockets_checks_history_before_reposting(
     server: Server,
 ) -> None:
     # The server drops the connection before answering the post: ambiguous. The client looks for
-    # the post id in the channel history (this echo server lists no messages) and posts again.
+    # the post id in the channel history (this echo server lists no messages) and posts again;
+    # it waits one attempt deadline (0.5 s here) before looking, in case the post lands late.
     server.script.append("drop")
-    retry = RetryPolicy(max_attempts=2, backoff=Backoff(0.0, 2.0, 0.0, 0.0), attempt_timeout_s=5.0)
+    retry = RetryPolicy(max_attempts=2, backoff=Backoff(0.0, 2.0, 0.0, 0.0), attempt_timeout_s=0.5)
     web = SlackWebClient(
         "xoxb-1",
         api_url=f"http://127.0.0.1:{server.port}/api/",
