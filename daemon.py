@@ -2,17 +2,23 @@
 
 Owns the daemon's wiring and life: which pieces start in which order, what each is handed, and
 the drain on SIGINT/SIGTERM. Start order (each `await nursery.start(...)` returns once the piece
-is usable): the bundled emulator (emulator mode only), the journal, the domain, the Slack actor,
-then the chat server. Stop order is the reverse, so the domain can still withdraw pending offers
-through Slack and journal them before the journal closes.
+is usable): the bundled emulator (emulator mode only), the journal, the Slack actor, the domain
+(with the hygiene actor, the App Home service and the settings reloader beside it), then the
+chat server. Stop order is the reverse, so the domain can still withdraw pending offers through
+Slack and journal them before the journal closes. SIGHUP reloads the settings file
+(`actors.reload`): what may change live is swapped in, the rest is reported as needing a restart.
+
+Facts reach the journal through a `FactTap` that shows each durable fact to the escalation
+history (GET /api/escalations) and the hygiene actor; /metrics reads every piece's statistics at
+scrape time (`transport.metrics`); /healthz reports Slack, the journal and the actors.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import signal
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,18 +27,25 @@ import trio
 
 from actors.business_hours import OpeningHours
 from actors.domain import Domain
+from actors.fact_tap import FactTap
+from actors.history import EscalationHistory
+from actors.hygiene import Hygiene, HygieneRules
 from actors.journal import JournalActor, JournalError, Recovery
 from actors.journal_sink import JournalSink
 from actors.knowledge_base import KnowledgeBaseError, load_knowledge_base
 from actors.knowledge_bot import KnowledgeBot
 from actors.log import configure_logging
 from actors.ports import SlackCommand
+from actors.reload import Reloader
 from actors.restore import RestoreError, rebuild
-from actors.settings import Settings, SlackSettings
+from actors.settings import Settings, SlackSettings, load_settings
 from transport.chat_server import ChatServer
 from transport.chat_session import WidgetConfig
+from transport.metrics import MetricsSources, metrics_registry, metrics_route
+from transport.ops_api import Liveness, bearer_guard, ops_routes
 from transport.slack_actor import SlackActor
 from transport.slack_errors import SlackApiError
+from transport.slack_home import SlackHome
 from transport.slack_web import SlackWebClient
 
 __all__ = ["DaemonUrls", "StartupError", "run_daemon", "serve"]
@@ -119,7 +132,7 @@ async def _start_emulator(nursery: trio.Nursery, settings: Settings) -> tuple[st
 
 async def _open_journal(
     nursery: trio.Nursery, settings: Settings, settings_dir: Path
-) -> JournalSink:
+) -> tuple[JournalSink, JournalActor]:
     """Start the journal, rebuild the durable state from it, and snapshot it when due."""
     path = resolve_path(settings.journal.path, settings_dir)
     journal = JournalActor(
@@ -141,7 +154,7 @@ async def _open_journal(
     )
     sink = JournalSink(journal, state)
     await nursery.start(sink.run_snapshots)
-    return sink
+    return sink, journal
 
 
 async def serve(
@@ -149,12 +162,14 @@ async def serve(
     settings_dir: Path,
     stop: trio.Event,
     *,
+    reloads: trio.MemoryReceiveChannel[object] | None = None,
+    settings_path: Path | None = None,
     task_status: trio.TaskStatus[DaemonUrls] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the whole daemon until `stop` is set (then drain in order) or it is cancelled;
-    reports its URLs once everything is up."""
+    reports its URLs once everything is up. Each item on `reloads` reloads `settings_path`."""
     bot = build_bot(settings, settings_dir)
-    hours = OpeningHours.from_settings(settings.business_hours)
+    hours = [OpeningHours.from_settings(settings.business_hours)]  # swapped by a reload
     async with trio.open_nursery() as outer:
         emulator_url: str | None = None
         slack_settings = settings.slack
@@ -164,17 +179,25 @@ async def serve(
         agents = list(settings.routing.agents) or await _emulator_agents(web)
         if emulator_url is not None and settings.slack.leads_channel:
             await _emulator_leads_channel(web, settings.slack.leads_channel)
-        sink = await _open_journal(outer, settings, settings_dir)
+        sink, journal = await _open_journal(outer, settings, settings_dir)
         send_commands, receive_commands = trio.open_memory_channel[SlackCommand](1_000)
+        history = EscalationHistory(
+            available=lambda: tuple(a.id for a in domain.stats().agents if a.available)
+        )
+        hygiene = Hygiene(
+            HygieneRules.from_settings(settings.routing),
+            deliver=lambda fact: domain.deliver(fact),
+            tell_away=lambda agent_id, misses: home.tell_away(agent_id, misses),
+        )
         domain = Domain(
             routing=settings.routing,
             bot_settings=settings.bot,
             bot=bot,
             slack=send_commands,
-            sink=sink,
+            sink=FactTap(sink, history.observe, hygiene.observe),
             agents=agents,
-            is_open=lambda: hours.is_open(dt.datetime.now(dt.UTC)),
-            next_opening=lambda: hours.next_opening(dt.datetime.now(dt.UTC)),
+            is_open=lambda: hours[0].is_open(dt.datetime.now(dt.UTC)),
+            next_opening=lambda: hours[0].next_opening(dt.datetime.now(dt.UTC)),
             greeting=bot.greeting_text,
             recovered=sink.state,
         )
@@ -185,6 +208,27 @@ async def serve(
             agents=agents,
             presence_poll_interval_s=settings.routing.presence_poll_interval_s,
         )
+        home = SlackHome(
+            web,
+            stats=domain.stats,
+            deliver=domain.deliver,
+            presence=slack.presence.fetch,
+            dm_channel=slack.offers.dm_channel,
+            agents=agents,
+        )
+        slack.inbound.add_handler(home.claim)
+        liveness = Liveness()
+        guard = bearer_guard(settings.http.ops_token)
+        metrics = metrics_registry(
+            MetricsSources(
+                domain=domain.stats,
+                history=history.statistics,
+                slack_web=web.statistics,
+                relay_to_room=lambda: slack.statistics().relay_to_room,
+                slack_connected=slack.connected,
+                journal=journal.statistics,
+            )
+        )
         chat = ChatServer(
             domain,
             settings.http,
@@ -192,13 +236,41 @@ async def serve(
                 offer_timeout_s=settings.routing.offer_timeout_s,
                 max_tries=settings.routing.max_tries,
             ),
-            health=lambda: _health(slack, domain),
-            extra_routes=slack.http_routes() if _http_inbound(settings.slack) else (),
+            health=lambda: {
+                "slack": slack.connected(),
+                "journal": journal.statistics().running,
+                "actors": liveness.alive(),
+            },
+            extra_routes=[
+                metrics_route(metrics, authorized=guard),
+                *ops_routes(history, authorized=guard),
+                *(slack.http_routes() if _http_inbound(settings.slack) else ()),
+            ],
+        )
+
+        def apply(new: Settings, prepared: tuple[KnowledgeBot, OpeningHours]) -> None:
+            new_bot, new_hours = prepared
+            domain.apply_settings(new.routing, new.bot, bot=new_bot, greeting=new_bot.greeting_text)
+            hygiene.set_rules(HygieneRules.from_settings(new.routing))
+            hours[0] = new_hours
+
+        reloader = Reloader(
+            settings,
+            load=lambda: load_settings(settings_path or settings_dir / "settings.yaml"),
+            prepare=lambda new: (
+                build_bot(new, settings_dir),
+                OpeningHours.from_settings(new.business_hours),
+            ),
+            apply=apply,
         )
         async with trio.open_nursery() as middle:
-            await middle.start(slack.run, receive_commands)
+            await middle.start(liveness.watch("slack", slack.run), receive_commands)
             async with trio.open_nursery() as inner:
-                await inner.start(domain.run)
+                await inner.start(liveness.watch("domain", domain.run))
+                await inner.start(liveness.watch("hygiene", hygiene.run))
+                await inner.start(liveness.watch("slack_home", home.run))
+                if reloads is not None:
+                    await inner.start(reloader.run, reloads)
                 async with trio.open_nursery() as front:
                     chat_url: str = await front.start(chat.run)
                     _log.info(
@@ -225,24 +297,32 @@ def _http_inbound(slack: SlackSettings) -> bool:
     return slack.mode == "events" or (slack.mode == "rtm" and not slack.app_token)
 
 
-def _health(slack: SlackActor, domain: Domain) -> Mapping[str, bool]:
-    return {"slack": slack.identity is not None, "actors": True}
-
-
-async def _serve_until_signalled(settings: Settings, settings_dir: Path) -> None:
+async def _serve_until_signalled(settings: Settings, settings_path: Path) -> None:
     stop = trio.Event()
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    send_reload, reloads = trio.open_memory_channel[object](1)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async with trio.open_nursery() as nursery:
 
             async def watch_signals() -> None:
                 async for signum in signals:
+                    if signum == signal.SIGHUP:
+                        _log.info("settings_reload_requested", path=str(settings_path))
+                        with contextlib.suppress(trio.WouldBlock):  # one is pending already
+                            send_reload.send_nowait(None)
+                        continue
                     _log.info("daemon_stopping", signal=signal.Signals(signum).name)
                     if stop.is_set():  # a second signal: stop at once
                         nursery.cancel_scope.cancel()
                     stop.set()
 
             nursery.start_soon(watch_signals)
-            await serve(settings, settings_dir, stop)  # returns once drained
+            await serve(  # returns once drained
+                settings,
+                settings_path.parent,
+                stop,
+                reloads=reloads,
+                settings_path=settings_path,
+            )
             nursery.cancel_scope.cancel()
     _log.info("daemon_stopped")
 
@@ -250,9 +330,8 @@ async def _serve_until_signalled(settings: Settings, settings_dir: Path) -> None
 def run_daemon(settings: Settings, settings_path: Path | str = "settings.yaml") -> int:
     """Run until SIGINT/SIGTERM; returns the process exit code (2 for a startup problem)."""
     configure_logging(settings.log.level, settings.log.format)
-    settings_dir = Path(settings_path).resolve().parent
     try:
-        trio.run(_serve_until_signalled, settings, settings_dir)
+        trio.run(_serve_until_signalled, settings, Path(settings_path).resolve())
     except (StartupError, BaseExceptionGroup) as e:
         problem = _startup_error(e)
         if problem is None:
