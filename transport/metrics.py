@@ -32,14 +32,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import structlog
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from starlette.requests import Request
@@ -222,7 +222,8 @@ def metrics_registry(sources: MetricsSources) -> CollectorRegistry:
 def metrics_route(
     registry: CollectorRegistry, *, authorized: Callable[[Request], bool] = lambda r: True
 ) -> Route:
-    """`GET /metrics`; `authorized` may require a bearer token (401 otherwise)."""
+    """`GET /metrics` in the format the scraper asks for (`Accept`: Prometheus text 0.0.4 by
+    default, OpenMetrics when asked); `authorized` may require a bearer token (401 otherwise)."""
 
     async def metrics(request: Request) -> Response:
         if not authorized(request):
@@ -232,6 +233,7 @@ def metrics_route(
                 media_type="application/json",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(registry), headers={"Content-Type": content_type})
 
     return Route("/metrics", metrics, methods=["GET"])
