@@ -145,7 +145,7 @@ async def _open_journal(
         raise StartupError(f"journal.path: {path}: {e}") from None
     report = recovery.report
     _log.info(
-        "journal_recovered",
+        "domain_state_rebuilt",
         path=str(path),
         snapshot_lsn=report.snapshot_lsn,
         replayed=report.records,

@@ -2,7 +2,8 @@
 
 Owns `DomainContext` (built once by `actors.domain.Domain` and passed to every actor's
 constructor: no module-level state), `CustomerRecord` (a customer's transcript across
-sessions), `new_id` and the bounded set of ended offers used to answer clicks that come too late.
+sessions), `new_id`, the bounded set of ended offers used to answer clicks that come too late,
+and `UnroutedRoomFacts`: what rooms the domain does not know yet said meanwhile.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import structlog
 import trio
 
 from actors.bot import Bot
@@ -21,7 +23,7 @@ from actors.errors import DomainStopped
 from actors.facts import FactSink
 from actors.leads import LeadBook
 from actors.messages import AgentMsg, DispatcherMsg
-from actors.ports import SlackCommand, TranscriptLine
+from actors.ports import EndTakeoverRequested, RoomMessagePosted, SlackCommand, TranscriptLine
 from actors.settings import BotSettings
 from actors.stats import EscalationLog
 
@@ -29,9 +31,12 @@ if TYPE_CHECKING:
     from actors.escalation import EscalationActor
     from actors.session import SessionActor
 
-__all__ = ["CustomerRecord", "DomainContext", "EndedOffers", "new_id"]
+__all__ = ["CustomerRecord", "DomainContext", "EndedOffers", "UnroutedRoomFacts", "new_id"]
 
 EXCERPT_LINES = 5
+
+_log = structlog.get_logger("actors.context")
+RoomFact = RoomMessagePosted | EndTakeoverRequested
 
 
 def new_id(prefix: str) -> str:
@@ -82,6 +87,38 @@ class EndedOffers:
         return offer_id in self._offers
 
 
+class UnroutedRoomFacts:
+    """Room messages and end requests for rooms not routed to a session yet, the latest `rooms`
+    rooms with at most `per_room` facts each, oldest rooms dropped first (logged).
+
+    After a restart, a room whose opening was cut short is known to Slack, and its agent may
+    already be talking in it, before the resumed opening routes it to its session: what the
+    room says meanwhile waits here and is taken by the session when the room is routed."""
+
+    __slots__ = ("_facts", "_per_room", "_rooms")
+
+    def __init__(self, rooms: int = 256, per_room: int = 64) -> None:
+        self._rooms, self._per_room = rooms, per_room
+        self._facts: OrderedDict[str, list[RoomFact]] = OrderedDict()
+
+    def hold(self, room_id: str, fact: RoomFact) -> bool:
+        """Keep `fact`; False when its room already holds `per_room` facts (then dropped)."""
+        held = self._facts.setdefault(room_id, [])
+        if len(held) >= self._per_room:
+            return False
+        held.append(fact)
+        while len(self._facts) > self._rooms:
+            old, facts = self._facts.popitem(last=False)
+            _log.warning("unrouted_room_facts_dropped", room=old, count=len(facts))
+        return True
+
+    def take(self, room_id: str) -> list[RoomFact]:
+        return self._facts.pop(room_id, [])
+
+    def __len__(self) -> int:
+        return sum(len(facts) for facts in self._facts.values())
+
+
 @dataclass(slots=True, kw_only=True)
 class DomainContext:
     """Dependencies and indexes shared by the domain's actors (one per Domain)."""
@@ -111,6 +148,7 @@ class DomainContext:
     next_opening: Callable[[], dt.datetime | None] = lambda: None
     """When the team opens next (now when open; None: never or unknown), for leads."""
     leads: LeadBook = field(default_factory=LeadBook)
+    unrouted: UnroutedRoomFacts = field(default_factory=UnroutedRoomFacts)
     presence_settled: trio.Event = field(default_factory=trio.Event)
     """Set once every agent's presence has been heard after a start (or a grace period ran
     out): escalations resumed after a restart wait for it before asking for an agent."""

@@ -340,8 +340,9 @@ class Domain:
                     _log.warning("offer_answer_unknown", offer=offer_id, agent=agent_id)
             case RoomMessagePosted(room_id=room_id) | EndTakeoverRequested(room_id=room_id):
                 session = ctx.rooms.get(room_id)
-                if session is None:
-                    _log.warning("room_unknown", room=room_id, fact=type(fact).__name__)
+                if session is None:  # kept a while: the room may be about to be routed
+                    kept = ctx.unrouted.hold(room_id, fact)
+                    _log.info("room_unknown", room=room_id, fact=type(fact).__name__, kept=kept)
                     return
                 try:
                     await tell(session.mailbox, fact)

@@ -135,6 +135,9 @@ async def open_room(
 
     def route(opened: RoomOpened) -> None:
         ctx.rooms[opened.room_id] = session
+        tk = session.takeover  # what the room said before it was routed comes first
+        if tk is not None and tk.takeover_id == takeover_id and tk.room_id is None:
+            tk.early.extend(ctx.unrouted.take(opened.room_id))
 
     reply = _RoomReply(route)
     try:

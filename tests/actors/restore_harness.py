@@ -87,6 +87,7 @@ async def restarted(
     offer_timeout_s: float = 45.0,
     max_tries: int = 3,
     max_chats_per_agent: int = 3,
+    hold_rooms: bool = False,
 ) -> AsyncIterator[Harness]:
     """A domain restarted from `facts` with a fresh fake Slack; `present` agents (default: all)
     report active presence once it runs (None of them when `present` is empty)."""
@@ -97,6 +98,7 @@ async def restarted(
         max_chats_per_agent=max_chats_per_agent,
     )
     slack = FakeSlack()
+    slack.hold_rooms = hold_rooms
     sink = MemoryFactSink()
     domain = restored_domain(replay(facts, snapshot_after), slack, sink, routing)
     async with trio.open_nursery() as nursery:

@@ -337,6 +337,30 @@ async def test_a_room_opening_cut_short_is_resumed_for_the_same_takeover(autojum
         assert r.domain.mode(sid) == "takeover"
 
 
+async def test_what_the_agent_says_while_a_resumed_room_is_routed_reaches_the_customer(
+    autojump_clock,
+):
+    async with running() as h:
+        h.slack.hold_rooms = True
+        sid = await h.customer("c1")
+        await h.escalate(sid)
+        offer = await h.slack.next_offer()
+        await h.domain.deliver(OfferAnswered(offer.offer_id, offer.agent_id, True))
+        await h.settle()
+        crash = list(h.sink.facts)
+    async with restarted(crash, hold_rooms=True) as r:
+        # the agent, invited before the crash, talks while the restarted opening runs
+        await r.domain.deliver(RoomMessagePosted("C0001", offer.agent_id, "Hello?", "m1"))
+        await r.domain.deliver(RoomMessagePosted("C0001", offer.agent_id, "Hello?", "m1"))
+        assert r.domain.events_after(sid, 0)[-1].type == "searching"
+        r.slack.release_rooms()  # Slack answers the resumed OpenRoom with that room
+        await r.settle()
+        assert [(e.type, e.text) for e in r.domain.events_after(sid, 0)][-2:] == [
+            ("agent_joined", None),
+            ("agent_message", "Hello?"),
+        ]
+
+
 async def test_a_room_opening_cut_short_after_the_customer_left_is_closed_with_a_note(
     autojump_clock,
 ):
