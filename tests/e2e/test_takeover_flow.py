@@ -17,7 +17,8 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from tests.e2e.e2e_rig import PREFIX, Stack, has_buttons, room_lines, running_stack
+from tests.e2e.e2e_emu import PREFIX, has_buttons, room_lines
+from tests.e2e.e2e_rig import Stack, running_stack
 
 OFFER_TIMEOUT_S = 30.0
 PINGS = "<!channel> <@U1> <http://x|y>"
