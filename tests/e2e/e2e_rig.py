@@ -24,6 +24,7 @@ import daemon
 from actors.settings import parse_settings
 from emulator import AgentSeed, Emulator, EmulatorConfig
 from tests.e2e.e2e_emu import Emu
+from tests.e2e.e2e_relay import SlackRelay
 
 __all__ = ["AGENTS", "Customer", "Mode", "Stack", "running_stack"]
 
@@ -110,6 +111,7 @@ class Stack:
     emu: Emu
     agents: dict[str, dict[str, Any]]  # the emulator's humans by name: id, token, ...
     started_at: float = 0.0
+    relay: SlackRelay | None = None
 
     async def customer(self, customer_id: str | None = None, name: str = "Ada") -> Customer:
         body: dict[str, Any] = {"name": name} | (
@@ -173,14 +175,16 @@ async def running_stack(
     rate_limits: bool = False,
     ack_timeout_s: float = 3.0,
     agents: tuple[AgentSeed, ...] = AGENTS,
+    relay: bool = False,
     **sections: dict[str, Any],
 ) -> AsyncIterator[Stack]:
     """The emulator and the daemon, in `mode`; `sections` override settings keys.
 
     `emulator` mode lets the daemon start the bundled emulator itself; the other modes run the
     emulator here and point the daemon at it with its tokens and its users as the agent pool
-    (events mode: the emulator posts to the daemon's /slack/* routes). On exit the daemon is
-    stopped and drains (as on SIGTERM), then the emulator stops.
+    (events mode: the emulator posts to the daemon's /slack/* routes). `relay`: the daemon
+    reaches the emulator through a `SlackRelay` (`stack.relay`) that can lose its acks. On exit
+    the daemon is stopped and drains (as on SIGTERM), then the emulator stops.
     """
     stop = trio.Event()
     journal = tmp_path / "journal"
@@ -196,9 +200,13 @@ async def running_stack(
             emu_url = str(await outer.start(emulator.run))
             creds = emulator.credentials
             users = await Emu(http, emu_url).users()
+            api_url = emu_url
+            if relay:
+                slack_relay = SlackRelay(http, emu_url)
+                api_url = await outer.start(slack_relay.run)
             slack = {
                 "mode": "rtm" if mode == "rtm-http" else mode,
-                "api_url": emu_url + "/api/",
+                "api_url": api_url + "/api/",
                 "bot_token": creds.bot_token,
                 "app_token": "" if mode == "rtm-http" else creds.app_token,
                 "signing_secret": creds.signing_secret,
@@ -226,6 +234,8 @@ async def running_stack(
             users = await emu.users()
             stack = Stack(mode, http, urls.chat, emu, {a.name: users[a.name] for a in agents})
             stack.started_at = started_at
+            if relay:
+                stack.relay = slack_relay
             try:
                 yield stack
             finally:

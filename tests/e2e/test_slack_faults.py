@@ -8,6 +8,7 @@ exactly one agent.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,53 @@ async def test_5xx_and_slow_answers_on_a_share_of_calls_lose_and_double_nothing(
             injected = (await stack.emu.stats())["web_api"]["faults_injected"]
             assert injected > 0
             people.cancel_scope.cancel()
+
+
+async def test_envelopes_redelivered_after_their_acks_were_lost_are_handled_once(
+    tmp_path: Path, e2e_clock: MockClock
+) -> None:
+    with trio.fail_after(600):
+        async with (
+            running_stack("socket", tmp_path, relay=True) as stack,
+            trio.open_nursery() as people,
+        ):
+            relay = stack.relay
+            assert relay is not None
+            await stack.presence_known()
+            await accepting(stack, people)
+            ada = await stack.customer(name="Ada")
+            await escalate(ada)
+            room = await room_of(stack, ada)
+            agent = agent_in(stack, room)
+            await ada.wait_for("agent_joined")
+
+            # The network eats the app's acks of the room's messages and of the End button:
+            # Slack sends each of those envelopes again (retry_attempt 1) after 3 s.
+            def lost(envelope: dict[str, Any]) -> bool:
+                first = envelope["retry_attempt"] == 0
+                return first and ("again" in json.dumps(envelope) or is_click(envelope))
+
+            relay.lose_ack = lost
+            said, typed = await talk(stack, ada, agent, room["id"], "again", LINES)
+            await assert_relayed_once_in_order(stack, ada, room["id"], "again", said, typed)
+            await relay.wait_envelopes(lambda e: e["retry_attempt"] == 1, 2 * LINES)
+            header = (await stack.emu.messages(room["id"]))[0]
+            await stack.emu.click(
+                stack.agents[agent]["id"], header | {"channel": room["id"]}, "takeover_end"
+            )
+            await stack.emu.wait_archived(room["id"])
+            await relay.wait_envelopes(lambda e: is_click(e) and e["retry_attempt"] == 1, 1)
+            await ada.say("are you still there?")
+            await ada.wait_for("bot_message", 2)
+
+            await assert_nothing_doubled(stack, [ada])
+            assert ada.texts("agent_message") == typed
+            assert ada.count("agent_left") == 1
+            assert len(relay.lost_acks) == 2 * LINES + 1
+            stats = await stack.agent_stats(agent)
+            assert (stats["accepted"], stats["ended"], stats["load"]) == (1, 1, 0)
+            people.cancel_scope.cancel()
+
+
+def is_click(envelope: dict[str, Any]) -> bool:
+    return bool(envelope["type"] == "interactive")
