@@ -16,6 +16,7 @@ do), messages are posted with `chat.postMessage` and its user token.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,6 +134,18 @@ class SimAgent:
             offer.outcome = outcome
             offer.outcome_seen.set()
 
+    @property
+    def pending_offers(self) -> int:
+        """Offers seen whose outcome has not been shown yet."""
+        return len(self._offers)
+
+    async def _guarded(self, what: str, run: Callable[[Any], Awaitable[None]], arg: Any) -> None:
+        """One offer's or room's task: a failed call is counted, and only that task ends."""
+        try:
+            await run(arg)
+        except HttpFailure as e:
+            self.ctx.recorder.error(f"agent_{what}_http:{str(e)[:60]}", self.ctx.now())
+
     # --- offers ------------------------------------------------------------------------------
 
     def _new_offer(self, channel: str, message: dict[str, Any]) -> None:
@@ -146,7 +159,7 @@ class SimAgent:
             conv.offered = True
             if conv.escalated_at is not None:
                 ctx.recorder.record("escalation_to_offer", now - conv.escalated_at, now)
-        self._nursery.start_soon(self._answer, offer)
+        self._nursery.start_soon(self._guarded, "offer", self._answer, offer)
 
     async def _answer(self, offer: _Offer) -> None:
         ctx, p = self.ctx, self.ctx.profile.agents
@@ -168,13 +181,10 @@ class SimAgent:
                 clicked = bool(answer.get("ok"))
                 if not clicked:
                     ctx.recorder.error(f"click_{answer.get('error')}", ctx.now())
-        with trio.move_on_after(ctx.profile.daemon.offer_timeout_s + 60):
-            await offer.outcome_seen.wait()
+        await offer.outcome_seen.wait()  # (an accepted one only once its room is open)
         now = ctx.now()
         del self._offers[offer.ts]
-        if offer.outcome is None:
-            ctx.recorder.error("offer_without_outcome", now)
-            return
+        assert offer.outcome is not None
         ctx.recorder.count(offer.outcome, now)
         ctx.recorder.record("offer_to_outcome", now - offer.seen_at, now)
         if offer.outcome == "missed":
@@ -194,7 +204,7 @@ class SimAgent:
         conv.rooms.append(channel)
         room = Room(self, channel, conv, str(message.get("ts")))
         self._rooms[channel] = room
-        self._nursery.start_soon(self._room, room)
+        self._nursery.start_soon(self._guarded, "room", self._room, room)
 
     async def _room(self, room: Room) -> None:
         try:

@@ -93,7 +93,7 @@ async def _end(room: Room) -> None:
 async def run_room(room: Room) -> None:
     ctx = room.agent.ctx
     last = ctx.last_takeover_message
-    if ctx.profile.customers.messages == 0:
+    if ctx.profile.customers.messages == 0 and not ctx.profile.customers.until_end:
         await _end(room)
         return
     span = ctx.profile.agents.reply_delay_s

@@ -20,7 +20,7 @@ from typing import Any
 import trio
 from rich.console import Console
 
-from loadtest.processes import StackError
+from loadtest.processes import StackDied, StackError
 from loadtest.profile import Profile, ProfileError, load_profile
 
 __all__ = ["main", "parser"]
@@ -38,6 +38,10 @@ _KNOBS: dict[str, tuple[str, str]] = {
     "messages": ("customers.messages", "messages a customer sends once an agent joined"),
     "think": ("customers.think_s", "MIN MAX seconds between a customer's messages"),
     "leave_share": ("customers.leave_share", "share who close the chat mid-takeover"),
+    "until_end": (
+        "customers.until_end",
+        "in a takeover, keep chatting until arrivals stop, then leave (sustained relay)",
+    ),
     "transport": ("customers.transport", "how customers receive events: websocket or poll"),
     "agents": ("agents.count", "simulated agents (created in the emulator)"),
     "accept_share": ("agents.accept_share", "share of offers accepted"),
@@ -52,6 +56,10 @@ _KNOBS: dict[str, tuple[str, str]] = {
     "offer_timeout": ("daemon.offer_timeout_s", "routing.offer_timeout_s of the daemon"),
     "max_tries": ("daemon.max_tries", "routing.max_tries of the daemon"),
     "max_chats": ("daemon.max_chats_per_agent", "routing.max_chats_per_agent of the daemon"),
+    "presence_poll": (
+        "daemon.presence_poll_interval_s",
+        "routing.presence_poll_interval_s (default: the settings' value)",
+    ),
     "rate_limits": ("daemon.rate_limits", "the emulator enforces Slack's real rate tiers"),
     "fsync": ("daemon.journal_fsync", "journal.fsync of the daemon: always, batch or off"),
     "messages_per_minute": ("daemon.messages_per_minute", "http.messages_per_minute"),
@@ -125,7 +133,7 @@ def parser() -> argparse.ArgumentParser:
             knobs.add_argument(
                 flag, dest=dest, nargs=2, type=float, metavar=("MIN", "MAX"), help=text
             )
-        elif dest == "rate_limits":
+        elif dest in ("rate_limits", "until_end"):
             knobs.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, help=text)
         else:
             knobs.add_argument(
@@ -185,13 +193,21 @@ def _run(profile: Profile, args: argparse.Namespace, settings_path: str) -> int:
     else:
         err.print("starting the emulator and the daemon ...", highlight=False)
     progress = None if args.no_progress else partial(show_progress, console=err)
+    failed: BaseException | None = None
     try:
         result = trio.run(
             partial(run_load, profile, settings_path, attach=attach, progress=progress)
         )
-    except StackError as e:
-        print(f"loadtest: {e}", file=sys.stderr)
-        return 2
+    except* StackError as group:
+        failed = _first(group)
+    except* KeyboardInterrupt:
+        failed = KeyboardInterrupt()
+    if isinstance(failed, KeyboardInterrupt):
+        print("loadtest: interrupted", file=sys.stderr)
+        return 130
+    if failed is not None:
+        print(f"loadtest: {failed}", file=sys.stderr)
+        return 1 if isinstance(failed, StackDied) else 2
     report = json_report(result)
     out.print(summary_table(result))
     Path(profile.report.json_path).write_text(json.dumps(report, indent=1), encoding="utf-8")
@@ -207,6 +223,12 @@ def _run(profile: Profile, args: argparse.Namespace, settings_path: str) -> int:
     return 0 if report["ok"] else 1
 
 
+def _first(group: BaseException) -> BaseException:
+    while isinstance(group, BaseExceptionGroup):
+        group = group.exceptions[0]
+    return group
+
+
 def main(argv: Sequence[str] | None = None, settings_path: str = "settings.yaml") -> int:
     args = parser().parse_args(list(argv or []))
     if args.settings:
@@ -216,8 +238,4 @@ def main(argv: Sequence[str] | None = None, settings_path: str = "settings.yaml"
     except ProfileError as e:
         print(f"loadtest: bad profile: {e}", file=sys.stderr)
         return 2
-    try:
-        return _run(profile, args, settings_path)
-    except KeyboardInterrupt:
-        print("loadtest: interrupted", file=sys.stderr)
-        return 130
+    return _run(profile, args, settings_path)

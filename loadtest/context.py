@@ -52,6 +52,9 @@ class RunContext:
 
     @property
     def last_takeover_message(self) -> int:
+        """The customer's last message number (no last one with `customers.until_end`)."""
+        if self.profile.customers.until_end:
+            return 1 << 62
         return self.first_takeover_message + self.profile.customers.messages - 1
 
     def arrive(self, token: str, metric: str) -> bool:

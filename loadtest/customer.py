@@ -34,6 +34,7 @@ QUESTIONS = (
     "can I pay with paypal?",
 )
 HANDOFF = "I want to talk to a human please"
+CLOSE_WAIT_S = 10.0
 CHATTER = ("it is order 4411", "yes, the blue one", "thanks, still waiting", "ok, and then?")
 
 
@@ -88,12 +89,18 @@ async def _think(ctx: RunContext) -> None:
 
 
 async def _converse(ctx: RunContext, conv: Conversation, inbox: Inbox, joined_seq: int) -> None:
+    """Send the takeover's messages; leave early (`leave_share`), or when the arrival window
+    ends (`until_end`), once the agent answered the last one; else wait for the agent to end."""
     p = ctx.profile.customers
     first = ctx.first_takeover_message
-    leave_after = ctx.rng.randint(first, ctx.last_takeover_message) if (
-        p.messages and ctx.rng.random() < p.leave_share
-    ) else None  # fmt: skip
-    for k in range(first, ctx.last_takeover_message + 1):
+    last = ctx.last_takeover_message
+    leave_after = None
+    if p.until_end:
+        leave_after = last
+    elif p.messages and ctx.rng.random() < p.leave_share:
+        leave_after = ctx.rng.randint(first, last)
+    k = first
+    while k <= last:
         if inbox.closed or any(
             e.get("type") in ("agent_left", "closed") and e["seq"] > joined_seq
             for e in inbox.events
@@ -103,11 +110,12 @@ async def _converse(ctx: RunContext, conv: Conversation, inbox: Inbox, joined_se
         token = customer_token(conv.number, k)
         await _say(ctx, conv, f"{token} {ctx.rng.choice(CHATTER)}", token)
         ctx.recorder.count("customer_messages", ctx.now())
-        if k == leave_after:
+        if k == leave_after or (p.until_end and ctx.now() >= ctx.profile.duration_s):
             await _wait_for_token(inbox, agent_token(conv.number, k), joined_seq)
             conv.closed_mid_takeover = True
             ctx.recorder.count("customers_left", ctx.now())
             return
+        k += 1
     await inbox.wait_for(("agent_left", "closed"), joined_seq)
 
 
@@ -150,12 +158,15 @@ async def simulate_customer(ctx: RunContext, number: int) -> None:
         )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(inbox.run)
-            with contextlib.suppress(_Gone, trio.EndOfChannel):
-                await _journey(ctx, conv, inbox)
-                await _close(ctx, conv)
-            if not inbox.closed:
-                with trio.move_on_after(10):
+            try:
+                with contextlib.suppress(_Gone, trio.EndOfChannel):
+                    await _journey(ctx, conv, inbox)
+                    await _close(ctx, conv)
+                with trio.move_on_after(CLOSE_WAIT_S):
                     await inbox.wait_for(("closed",))
+                    await inbox.wait_done()
+            except HttpFailure as e:
+                ctx.recorder.error(f"customer_http:{str(e)[:60]}", ctx.now())
             nursery.cancel_scope.cancel()
     except HttpFailure as e:
         ctx.recorder.error(f"customer_http:{str(e)[:60]}", ctx.now())

@@ -19,6 +19,8 @@ from transport.slack_web_transport import TrioHttpTransport
 
 __all__ = ["HttpFailure", "JsonHttp", "Reply"]
 
+KEEPALIVE_S = 2.0
+
 
 class HttpFailure(Exception):
     """No usable answer: the request failed on the wire, or the body was not a JSON object."""
@@ -44,7 +46,11 @@ class JsonHttp:
         self._origin = ("http", parts.hostname, port)
         self._host = f"{parts.hostname}:{port}".encode()
         self._prefix = parts.path.rstrip("/")
-        self._transport = TrioHttpTransport(max_connections=connections)
+        # Never reuse a connection idle for longer than a fraction of the server's keep-alive
+        # timeout (Hypercorn: 5 s): a request sent as the server closes it gets no answer.
+        self._transport = TrioHttpTransport(
+            max_connections=connections, keepalive_expiry_s=KEEPALIVE_S
+        )
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -14,9 +14,9 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+from trio_websocket import ConnectionClosed, open_websocket_url
 
-from loadtest.http import HttpFailure, JsonHttp
+from loadtest.http import JsonHttp
 
 __all__ = ["Inbox"]
 
@@ -46,6 +46,11 @@ class Inbox:
         self._on_event = on_event
         self._on_error = on_error
         self._changed = trio.Event()
+        self._done = trio.Event()
+
+    async def wait_done(self) -> None:
+        """Until `run` has returned (after `closed`, once the server closed the socket)."""
+        await self._done.wait()
 
     @property
     def last_seq(self) -> int:
@@ -83,15 +88,18 @@ class Inbox:
         return await self.wait_until(lambda e: e.get("type") in types, after)
 
     async def run(self) -> None:
-        while not self.closed:
-            try:
-                if self._transport == "websocket":
-                    await self._websocket()
-                else:
-                    await self._poll()
-            except (OSError, HandshakeError, ConnectionClosed, HttpFailure) as e:
-                self._on_error(f"customer_events_{type(e).__name__}")
-                await trio.sleep(0.5)
+        try:
+            while not self.closed:
+                try:
+                    if self._transport == "websocket":
+                        await self._websocket()
+                    else:
+                        await self._poll()
+                except Exception as e:  # any failure: count it, reconnect
+                    self._on_error(f"customer_events_{type(e).__name__}")
+                    await trio.sleep(0.5)
+        finally:
+            self._done.set()
 
     async def _websocket(self) -> None:
         url = (
@@ -99,11 +107,13 @@ class Inbox:
             f"?token={self._token}&after={self.last_seq}"
         )
         async with open_websocket_url(url) as ws:
-            while not self.closed:
+            while True:
+                # After `closed` the server closes the socket: wait for it rather than close
+                # from this side at the same moment (that race crashes Hypercorn's connection).
                 try:
                     frame = await ws.get_message()
                 except ConnectionClosed:
-                    return  # idle close or shutdown: reconnect from the last seq
+                    return  # closed, idle or shutting down: reconnect from the last seq if open
                 try:
                     self._take(json.loads(frame))
                 except ValueError:

@@ -31,6 +31,7 @@ from loadtest.profile import Profile
 __all__ = [
     "PROJECT_DIR",
     "Stack",
+    "StackDied",
     "StackError",
     "daemon_settings",
     "free_port",
@@ -46,6 +47,10 @@ class StackError(Exception):
     """The daemon or the emulator could not be started (one line, with their stderr's tail)."""
 
 
+class StackDied(StackError):
+    """The daemon or the emulator exited in the middle of the run."""
+
+
 @dataclass(frozen=True, slots=True)
 class Stack:
     chat_url: str
@@ -53,6 +58,14 @@ class Stack:
     daemon_pid: int | None
     emulator_pid: int | None
     workdir: Path
+    processes: tuple[tuple[str, trio.Process, Path], ...] = ()
+
+    def failure(self) -> str | None:
+        """Why the run cannot go on: a process under test that has exited, else None."""
+        for name, process, stderr in self.processes:
+            if process.returncode is not None:
+                return f"the {name} exited with code {process.returncode}: {_tail(stderr)}"
+        return None
 
 
 def free_port() -> int:
@@ -112,6 +125,8 @@ def run_settings(
         max_tries=d.max_tries,
         max_chats_per_agent=d.max_chats_per_agent,
     )
+    if d.presence_poll_interval_s is not None:
+        data["routing"]["presence_poll_interval_s"] = d.presence_poll_interval_s
     bot = section("bot")
     kb = Path(str(bot.get("knowledge_base", "knowledge_base.yaml")))
     if not kb.is_absolute():
@@ -228,7 +243,14 @@ async def start_stack(
             return len(available) >= profile.agents.count
 
         await _wait_ready("daemon", daemon, daemon_err, daemon_ready, deadline)
-        yield Stack(chat_url, emulator_url, daemon.pid, emulator.pid, workdir)
+        yield Stack(
+            chat_url,
+            emulator_url,
+            daemon.pid,
+            emulator.pid,
+            workdir,
+            (("daemon", daemon, daemon_err), ("emulator", emulator, emulator_err)),
+        )
     finally:
         await probe_emu.aclose()
         await probe_chat.aclose()

@@ -63,6 +63,7 @@ class CustomerBehaviour(_Section):
     messages: Annotated[int, Field(ge=0, le=100_000)] = 5
     think_s: Span = Span(min=1.0, max=3.0)
     leave_share: Share = 0.1
+    until_end: bool = False
     transport: Literal["websocket", "poll"] = "websocket"
 
 
@@ -90,6 +91,7 @@ class DaemonKnobs(_Section):
     offer_timeout_s: Annotated[float, Field(gt=0, le=86_400)] = 10.0
     max_tries: Annotated[int, Field(ge=1, le=1_000)] = 3
     max_chats_per_agent: Annotated[int, Field(ge=1, le=100)] = 3
+    presence_poll_interval_s: Annotated[float, Field(gt=0, le=86_400)] | None = None
     rate_limits: bool = False
     journal_fsync: Literal["always", "batch", "off"] = "batch"
     messages_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 600

@@ -107,10 +107,10 @@ class Recorder:
         for _ in range(n):
             times.append(at)
 
-    def error(self, kind: str, at: float) -> None:
+    def error(self, kind: str, at: float, n: int = 1) -> None:
         """Something went wrong that the run survived (a refused call, a dropped socket)."""
-        self.errors[kind] = self.errors.get(kind, 0) + 1
-        self.count("errors", at)
+        self.errors[kind] = self.errors.get(kind, 0) + n
+        self.count("errors", at, n)
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from loadtest.customer import simulate_customer
 from loadtest.http import HttpFailure, JsonHttp
 from loadtest.ledger import Audit, audit
 from loadtest.monitor import ProcessMonitor
-from loadtest.processes import AGENT_PREFIX, Stack, start_stack
+from loadtest.processes import AGENT_PREFIX, Stack, StackDied, start_stack
 from loadtest.profile import Profile
 from loadtest.recorder import Recorder
 
@@ -80,6 +80,18 @@ async def _agent_users(ctx: RunContext, attach: bool) -> list[AgentUser]:
         if u.get("id") in pool and (attach or str(u.get("name", "")).startswith(AGENT_PREFIX))
     ]
     return chosen[: ctx.profile.agents.count]
+
+
+async def _watch(stack: Stack) -> None:
+    """End the run with the reason when the daemon or the emulator dies under the load."""
+
+    async def watch(process: trio.Process) -> None:
+        await process.wait()
+        raise StackDied(stack.failure() or "a process under test exited")
+
+    async with trio.open_nursery() as nursery:
+        for _, process, _ in stack.processes:
+            nursery.start_soon(watch, process)
 
 
 async def _arrivals(ctx: RunContext, nursery: trio.Nursery) -> None:
@@ -177,6 +189,7 @@ async def run_load(
         monitor = ProcessMonitor(watched, ctx.now, profile.report.interval_s)
         try:
             async with trio.open_nursery() as background:
+                background.start_soon(_watch, stack)
                 if progress is not None:
                     background.start_soon(progress, ctx, monitor)
                 users = await _agent_users(ctx, attach is not None)
@@ -198,6 +211,9 @@ async def run_load(
                         await _arrivals(ctx, customers)
                     ctx.phase = "draining"
                 load_s = ctx.now()
+                pending = sum(agent.pending_offers for agent in agents)
+                if pending:
+                    ctx.recorder.error("offer_without_outcome", load_s, pending)
                 monitor.mark_end()
                 monitor.sample()
                 ctx.phase = "auditing"
