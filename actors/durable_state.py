@@ -119,7 +119,8 @@ class OpenEscalation:
 @dataclass(slots=True)
 class TakeoverState:
     """An accepted escalation's takeover: `takeover_id` and `transcript_lines` once the room was
-    requested, `room_id` once it is open (`started_at` set: TakeoverStarted was recorded)."""
+    requested, `room_id` once it is open (`started_at` set: TakeoverStarted was recorded);
+    `last_heard`: when the room's latest message reached the customer."""
 
     escalation_id: str
     agent_id: str
@@ -132,6 +133,7 @@ class TakeoverState:
     room_name: str | None = None
     profile: AgentProfile | None = None
     responded: bool = False
+    last_heard: float | None = None
     seen: deque[str] = field(default_factory=lambda: deque(maxlen=KEEP_SEEN))
     relays: deque[tuple[int, TranscriptLine]] = field(
         default_factory=lambda: deque(maxlen=KEEP_RELAYS)
@@ -442,6 +444,7 @@ class DurableState:
             return
         session, tk = found
         tk.seen.append(fact.message_id)
+        tk.last_heard = fact.at
         if fact.agent_id == tk.agent_id:
             profile = tk.agent_profile
         else:

@@ -29,6 +29,7 @@ __all__ = [
     "ConfirmPresence",
     "EndTakeoverRequested",
     "FetchAgentProfile",
+    "FetchRoomMessages",
     "OfferAnswered",
     "OfferOutcome",
     "OfferView",
@@ -205,6 +206,18 @@ class PostLead:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class FetchRoomMessages:
+    """What people (never the app) posted in a room since `oldest` (epoch seconds), read from
+    conversations.history, oldest first, as the `RoomMessagePosted` facts live delivery gives
+    (same message ids). Answer: `tuple[RoomMessagePosted, ...]`. After a restart this catches up
+    the messages Slack delivered to the stopped daemon that it never recorded."""
+
+    room_id: str
+    oldest: float
+    reply: Reply[tuple[RoomMessagePosted, ...]]
+
+
 SlackCommand = (
     ConfirmPresence
     | PostOffer
@@ -215,6 +228,7 @@ SlackCommand = (
     | RelayToRoom
     | CloseRoom
     | PostLead
+    | FetchRoomMessages
 )
 
 

@@ -47,6 +47,8 @@ from actors.takeover import Takeover
 __all__ = ["RESEND_WINDOW_S", "RestoreError", "Restored", "rebuild", "restore_domain"]
 
 RESEND_WINDOW_S = 600.0
+CATCH_UP_MARGIN_S = 60.0
+"""A room's messages are read back from a minute before the latest one the journal holds."""
 
 
 class RestoreError(Exception):
@@ -191,6 +193,7 @@ def _takeover(tk: TakeoverState, clock: _Clock) -> Takeover:
     takeover.profile = tk.agent_profile
     takeover.responded = tk.responded
     takeover.seen.extend(tk.seen)
+    takeover.catch_up_since = (tk.last_heard or tk.accepted_at) - CATCH_UP_MARGIN_S
     if tk.started_at is None:  # the room was being opened: its lines wait for it
         takeover.pending = list(tk.relays)
     return takeover

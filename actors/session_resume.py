@@ -7,7 +7,8 @@ it sends to Slack goes out before anything new:
 1. Slack commands that may not have reached Slack before the crash are sent again, marked so
    that Slack finds what did arrive instead of posting it twice: the customer lines relayed to
    the room lately (`RelayToRoom(resent=True)`, deterministic post ids) and the accepted offer's
-   DM update.
+   DM update. An open room's messages since shortly before the last one recorded are read back
+   (`FetchRoomMessages`): those Slack delivered to the stopped daemon reach the customer now.
 2. The takeover goes on from where the journal left it: an accepted escalation whose room was
    never asked for gets its room now; a room whose opening was cut short is opened again with
    `OpenRoom(resume=True)` (Slack finds the room and posts only what it lacks); a takeover
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 from actors.ports import SlackCommand, TranscriptLine
 from actors.runtime import tell
-from actors.session_takeover import end_takeover, request_room, start_takeover
+from actors.session_takeover import catch_up, end_takeover, request_room, start_takeover
 
 if TYPE_CHECKING:
     from actors.session import SessionActor
@@ -51,6 +52,8 @@ async def resume_session(session: SessionActor, plan: SessionResume) -> None:
     ctx = session.ctx
     for command in plan.resend:
         await tell(ctx.slack, command)
+    if session.takeover is not None and session.takeover.room_id is not None:
+        await catch_up(session, session.takeover)
     match plan.takeover:
         case "start":
             assert plan.accepted is not None

@@ -27,13 +27,14 @@ from actors.ports import (
     AgentProfile,
     CloseRoom,
     EndTakeoverRequested,
+    FetchRoomMessages,
     RelayToRoom,
     ResolveOffer,
     RoomMessagePosted,
     RoomOpened,
     TranscriptLine,
 )
-from actors.runtime import tell
+from actors.runtime import ask, tell
 from actors.takeover import Takeover, open_room
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ __all__ = [
     "IDLE_ENDER",
     "IDLE_ROOM_NOTE",
     "agent_line",
+    "catch_up",
     "end_takeover",
     "held_until_ready",
     "relay",
@@ -164,6 +166,35 @@ async def takeover_ready(
         await tell(ctx.slack, relay(tk, seq, line))
     for fact in early:  # the room's first messages (or end), in the order Slack sent them
         await session.handle(fact)
+    await catch_up(session, tk)
+
+
+async def catch_up(session: SessionActor, tk: Takeover) -> None:
+    """After a restart: the room's messages the stopped daemon may never have recorded, read
+    back from Slack once (those already seen are skipped by their message ids)."""
+    ctx, since = session.ctx, tk.catch_up_since
+    if since is None or tk.room_id is None or session.takeover is not tk:
+        return
+    tk.catch_up_since = None
+    room_id = tk.room_id
+    facts: tuple[RoomMessagePosted, ...]
+    try:
+        with trio.fail_after(ctx.slack_timeout_s):
+            facts = await ask(ctx.slack, lambda r: FetchRoomMessages(room_id, since, r))
+    except Exception as e:  # Slack down or slow: what it holds stays unread, nothing breaks
+        _log.warning("room_catch_up_failed", session=session.session_id, error=repr(e))
+        return
+    before = len(session.events)
+    for fact in facts:
+        if session.takeover is tk and fact.room_id == room_id:
+            await agent_line(session, fact)
+    _log.info(
+        "room_caught_up",
+        session=session.session_id,
+        room=room_id,
+        read=len(facts),
+        new=len(session.events) - before,
+    )
 
 
 def held_until_ready(session: SessionActor, fact: RoomMessagePosted | EndTakeoverRequested) -> bool:

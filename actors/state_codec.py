@@ -8,7 +8,8 @@ escalations, leads) are positional lists to keep snapshots small:
     event     [seq, type, text | nil, agent profile map | nil, at]
     offer     [offer_id, agent_id, made_at, expires_at, outcome | nil, ended_at | nil]
     takeover  [escalation_id, agent_id, offer_id, accepted_at, takeover_id, transcript_lines,
-               started_at, room_id, room_name, profile, responded, [seen ids], [[seq, line]]]
+               started_at, room_id, room_name, profile, responded, [seen ids], [[seq, line]],
+               last_heard]
     session   [session_id, customer_id, token_digest, started_at, closed, escalation_id,
                still_looking_sent, unanswered, owes_no_agent, [events], takeover | nil]
     lead      [lead_id, session_id, customer_id, name, email, question, at]
@@ -96,6 +97,7 @@ def _takeover(tk: TakeoverState) -> list[Any]:
         tk.responded,
         list(tk.seen),
         [[seq, _line(line)] for seq, line in tk.relays],
+        tk.last_heard,
     ]
 
 
@@ -276,13 +278,14 @@ def _read_relay(v: object) -> tuple[int, TranscriptLine]:
 
 
 def _read_takeover(v: object) -> TakeoverState:
-    r = _row(v, 13)
+    r = _row(v, 14)
     tk = TakeoverState(_str(r[0]), _str(r[1]), _str(r[2]), _float(r[3]))
     tk.takeover_id, tk.transcript_lines = _opt(_str)(r[4]), _opt(_int)(r[5])
     tk.started_at, tk.room_id, tk.room_name = _opt(_float)(r[6]), _opt(_str)(r[7]), _opt(_str)(r[8])
     tk.profile, tk.responded = _profile_of(r[9]), _bool(r[10])
     tk.seen.extend(_each(r[11], _str, "seen"))
     tk.relays.extend(_each(r[12], _read_relay, "relays"))
+    tk.last_heard = _opt(_float)(r[13])
     return tk
 
 

@@ -44,11 +44,14 @@ _SEEN = 256  # room message ids remembered per takeover, against Slack redeliver
 class Takeover:
     """Accepted at `accepted_at` (trio time); `room_id` is None while the room is being opened,
     `pending` holds the customer lines (with their seqs) to relay once it is, and `early` the
-    room's facts that arrived between Slack's answer and `TakeoverReady`."""
+    room's facts that arrived between Slack's answer and `TakeoverReady`. `catch_up_since`
+    (epoch seconds) is set on a takeover rebuilt after a restart: the room's messages since then
+    are read back from Slack once, for those the stopped daemon never recorded."""
 
     __slots__ = (
         "accepted_at",
         "agent_id",
+        "catch_up_since",
         "early",
         "escalation_id",
         "offer_id",
@@ -76,6 +79,7 @@ class Takeover:
         self.early: list[RoomMessagePosted | EndTakeoverRequested] = []
         self.responded = False
         self.seen: deque[str] = deque(maxlen=_SEEN)
+        self.catch_up_since: float | None = None
 
 
 async def agent_profile(ctx: DomainContext, agent_id: str) -> AgentProfile:

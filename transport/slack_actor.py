@@ -43,6 +43,7 @@ from actors.ports import (
     CloseRoom,
     ConfirmPresence,
     FetchAgentProfile,
+    FetchRoomMessages,
     OpenRoom,
     PostLead,
     PostOffer,
@@ -69,6 +70,7 @@ from transport.slack_lanes import Lanes, LanesStatistics
 from transport.slack_leads import Leads
 from transport.slack_offers import Offers
 from transport.slack_presence import Presence, PresenceStatistics, Profiles
+from transport.slack_room_lookup import people_messages
 from transport.slack_rooms import Rooms
 from transport.slack_rtm import RtmClient, RtmConnected, RtmEvent
 from transport.slack_socket import InboundEnvelope, SocketModeClient
@@ -291,6 +293,11 @@ class SlackActor:
             case PostLead():
                 # one lane for all leads: they appear in the channel in the order left
                 await lanes.submit("leads", "post_lead", partial(self.leads.post, command))
+            case FetchRoomMessages(room_id, oldest, reply):
+                assert self.identity is not None
+                fetch = partial(people_messages, self._web, room_id, oldest, self.identity)
+                job = partial(self._answer, reply, fetch)  # reading needs no place in line
+                await lanes.submit(None, "fetch_room_messages", job)
             case _:
                 assert_never(command)
 

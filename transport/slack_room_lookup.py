@@ -4,15 +4,18 @@ restart (`OpenRoom(resume=True)`, `RelayToRoom(resent=True)`, `CloseRoom(resent=
 Owns the deterministic post ids of a takeover's room posts (`header_post_id`,
 `transcript_post_id`, `note_post_id`, and the parts of a relayed line, `part_post_id`),
 `posted_ids` (the post ids a room holds, read once through ``conversations.history`` with
-``include_all_metadata``) and `find_room` (the unarchived room an interrupted opening left:
+``include_all_metadata``), `find_room` (the unarchived room an interrupted opening left:
 among the customer's private rooms, the one holding this takeover's posts, else one holding no
-takeover post at all, i.e. created but never written to).
+takeover post at all, i.e. created but never written to) and `people_messages` (what people
+posted in a room since a moment, decoded exactly as live delivery decodes them).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from actors.ports import RoomMessagePosted
+from transport.slack_decode import DecodeContext, Decoded, InboundRequest, decode
 from transport.slack_text import room_base_name, room_name
 from transport.slack_web import SlackWebClient
 from transport.slack_web_post import post_id_of
@@ -23,6 +26,7 @@ __all__ = [
     "header_post_id",
     "note_post_id",
     "part_post_id",
+    "people_messages",
     "posted_ids",
     "transcript_post_id",
 ]
@@ -94,6 +98,30 @@ async def find_room(
         if not ids and blank is None:
             blank = channel, ids
     return blank
+
+
+async def people_messages(
+    web: SlackWebClient, channel: str, oldest: float, identity: DecodeContext
+) -> tuple[RoomMessagePosted, ...]:
+    """The room's messages since `oldest` (epoch seconds) by people, not the app, oldest first:
+    each decoded as the RTM `message` event it would have been, so ids match live delivery."""
+    messages = await _pages(
+        web,
+        "conversations.history",
+        "messages",
+        channel=channel,
+        oldest=f"{max(0.0, oldest):.6f}",
+        inclusive=True,
+    )
+    facts: list[RoomMessagePosted] = []
+    for message in sorted(
+        (m for m in messages if isinstance(m, dict)), key=lambda m: float(m.get("ts") or 0)
+    ):
+        event = {**message, "type": "message", "channel": channel, "channel_type": "group"}
+        result = decode(InboundRequest("rtm", event, source="rtm"), identity)
+        if isinstance(result, Decoded):
+            facts += [f for f in result.facts if isinstance(f, RoomMessagePosted)]
+    return tuple(facts)
 
 
 def _numbered(name: str, base: str) -> bool:

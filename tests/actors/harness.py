@@ -25,12 +25,14 @@ from actors.ports import (
     CloseRoom,
     ConfirmPresence,
     FetchAgentProfile,
+    FetchRoomMessages,
     OfferView,
     OpenRoom,
     PostOffer,
     PresenceChanged,
     RelayToRoom,
     ResolveOffer,
+    RoomMessagePosted,
     RoomOpened,
     SlackCommand,
     TellTooLate,
@@ -76,6 +78,7 @@ class FakeSlack:
         self._room_numbers = itertools.count(1)
         self._names: set[str] = set()
         self.rooms: dict[str, RoomOpened] = {}  # by takeover id
+        self.room_messages: dict[str, list[RoomMessagePosted]] = {}  # Slack's history, by room
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -89,6 +92,8 @@ class FakeSlack:
                     reply.send(
                         AgentProfile(agent_id, f"agent-{agent_id}", f"Agent {agent_id}", "Support")
                     )
+                case FetchRoomMessages(room_id, _, reply):
+                    reply.send(tuple(self.room_messages.get(room_id, ())))
                 case OpenRoom():
                     if self.hold_rooms:
                         self._held.append(command)

@@ -20,7 +20,7 @@ from actors.fact_codec import encode_fact
 from actors.facts import Fact, MemoryFactSink
 from actors.journal import JournalEntry
 from actors.journal_framing import encode_record, scan
-from actors.ports import PresenceChanged
+from actors.ports import PresenceChanged, RoomMessagePosted
 from actors.restore import rebuild
 from actors.settings import BotSettings, RoutingSettings
 from actors.state_codec import encode_state
@@ -88,6 +88,7 @@ async def restarted(
     max_tries: int = 3,
     max_chats_per_agent: int = 3,
     hold_rooms: bool = False,
+    room_messages: dict[str, list[RoomMessagePosted]] | None = None,
 ) -> AsyncIterator[Harness]:
     """A domain restarted from `facts` with a fresh fake Slack; `present` agents (default: all)
     report active presence once it runs (None of them when `present` is empty)."""
@@ -99,6 +100,7 @@ async def restarted(
     )
     slack = FakeSlack()
     slack.hold_rooms = hold_rooms
+    slack.room_messages = room_messages or {}
     sink = MemoryFactSink()
     domain = restored_domain(replay(facts, snapshot_after), slack, sink, routing)
     async with trio.open_nursery() as nursery:

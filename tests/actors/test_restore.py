@@ -29,6 +29,7 @@ from actors.facts import (
 from actors.ports import (
     CloseRoom,
     EndTakeoverRequested,
+    FetchRoomMessages,
     OfferAnswered,
     OpenRoom,
     PostOffer,
@@ -307,6 +308,36 @@ async def test_an_open_takeover_comes_back_with_its_room_and_relays_once(autojum
         assert agent.first_response_median_s == 0.0  # counted once, before the crash
         (ended,) = of(r.sink.facts, TakeoverEnded)
         assert ended.text == r.texts.agent_left_text and ended.seq == new_seq + 1
+
+
+async def test_room_messages_the_stopped_daemon_never_recorded_are_read_back(autojump_clock):
+    async with running() as h:
+        sid, room = await accepted_takeover(h)
+        await trio.sleep(100)
+        said = RoomMessagePosted(room.room_id, room.agent_id, "Hi, I'm here", "m1")
+        await h.domain.deliver(said)
+        await h.settle()
+        crash = list(h.sink.facts)
+        heard_at = of(crash, AgentMessaged)[-1].at
+    # Slack delivered two more before the crash, which the journal never got
+    lost = [
+        RoomMessagePosted(room.room_id, room.agent_id, "Are you there?", "m2"),
+        RoomMessagePosted(room.room_id, "U0COLLEAGUE", "I can help too", "m3"),
+    ]
+    history = {room.room_id: [said, *lost]}
+    async with restarted(crash, room_messages=history) as r:
+        (fetch,) = r.slack.of(FetchRoomMessages)
+        assert (fetch.room_id, fetch.oldest) == (room.room_id, heard_at - 60.0)
+        events = r.domain.events_after(sid, 0)
+        assert [(e.type, e.text) for e in events[-3:]] == [
+            ("agent_message", "Hi, I'm here"),
+            ("agent_message", "Are you there?"),
+            ("agent_message", "I can help too"),
+        ]
+        assert [f.message_id for f in of(r.sink.facts, AgentMessaged)] == ["m2", "m3"]
+        await r.domain.deliver(lost[0])  # Slack's own redelivery later changes nothing
+        await r.settle()
+        assert len(r.domain.events_after(sid, 0)) == len(events)
 
 
 async def test_a_room_opening_cut_short_is_resumed_for_the_same_takeover(autojump_clock):

@@ -202,7 +202,7 @@ class Customer:
             await stack.up.wait()
             with contextlib.suppress(*NETWORK_ERRORS):  # died under us: nothing acknowledged
                 await self._step(stack, rng)
-            await trio.sleep(rng.uniform(0.05, 0.4))
+            await trio.sleep(rng.uniform(0.2, 1.2))
 
     async def _step(self, stack: Stack, rng: random.Random) -> None:
         if not self.session_id:

@@ -77,7 +77,7 @@ SEED = int(os.environ.get("CRASH_SEED", "0")) or random.randrange(1, 1_000_000)
 
 async def test_kill_9_at_random_moments_loses_and_doubles_nothing(tmp_path: Path) -> None:
     with trio.fail_after(90):
-        await crash_run(tmp_path, kills=3, customers=6, seed=SEED)
+        await crash_run(tmp_path, kills=3, customers=4, seed=SEED)
 
 
 @pytest.mark.slow

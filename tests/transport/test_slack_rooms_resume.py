@@ -11,7 +11,15 @@ from typing import Any
 
 import trio
 
-from actors.ports import CloseRoom, OpenRoom, RelayToRoom, RoomOpened, TranscriptLine
+from actors.ports import (
+    CloseRoom,
+    FetchRoomMessages,
+    OpenRoom,
+    RelayToRoom,
+    RoomMessagePosted,
+    RoomOpened,
+    TranscriptLine,
+)
 from tests.transport.slack_actor_harness import Harness, line, slack_harness
 from transport.slack_rooms import Rooms
 from transport.slack_web_post import post_id_of
@@ -123,3 +131,28 @@ async def test_relays_and_close_notes_sent_again_are_posted_once() -> None:
             posted = ids(await h.messages(room.room_id))
             assert posted[1:] == ["t_1-5", "t_1-6", "t_1-6.1", "t_1-7", "t_1-note"]
             assert (await h.channel(room.room_id))["is_archived"]
+
+
+async def test_room_messages_read_back_match_what_live_delivery_gave() -> None:
+    with trio.fail_after(DEADLINE):
+        async with slack_harness() as h:
+            room: RoomOpened = await h.ask(
+                lambda r: OpenRoom("t_1", "c42", "Carol", h.id("alice"), TRANSCRIPT[:3], r)
+            )
+            await h.send(RelayToRoom("t_1", room.room_id, line("customer", "mine"), "t_1-9"))
+            await h.settle()
+            said = []
+            for text in ("Hi Carol, <@U1> &amp; co", "second", "third"):
+                await h.api_as("alice", "chat.postMessage", channel=room.room_id, text=text)
+                said.append(await h.domain.next_fact())
+            read: tuple[RoomMessagePosted, ...] = await h.ask(
+                lambda r: FetchRoomMessages(room.room_id, 0.0, r)
+            )
+            assert read == tuple(said)  # people only, oldest first, the same ids and text
+            assert read[0].text == "Hi Carol, @U1 & co"
+            later: tuple[RoomMessagePosted, ...] = await h.ask(
+                lambda r: FetchRoomMessages(
+                    room.room_id, float(said[1].message_id.split(":")[1]), r
+                )
+            )
+            assert later == tuple(said[1:])
