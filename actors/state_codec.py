@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Callable
-from typing import Any, TypeVar, get_args
+from typing import Any, TypeVar
 
 from actors.durable_state import (
     AgentState,
@@ -41,6 +41,17 @@ from actors.facts import EscalationOutcome, EscalationTrigger, TakeoverEndedBy
 from actors.leads import Lead
 from actors.messages import CustomerEvent, EventType
 from actors.ports import AgentProfile, OfferOutcome, Speaker, TranscriptLine
+from actors.state_values import (
+    Bad,
+    each,
+    literal,
+    opt,
+    read_bool,
+    read_float,
+    read_int,
+    read_str,
+    row,
+)
 from actors.stats import AgentTally, EscalationStats, OfferStats
 
 __all__ = [
@@ -168,208 +179,156 @@ def encode_state(state: DurableState) -> dict[str, Any]:
 # --- decoding ----------------------------------------------------------------------------------
 
 
-class _Bad(Exception):
-    """A value of the wrong shape; the caller adds where."""
-
-
-def _str(v: object) -> str:
-    if type(v) is not str:
-        raise _Bad(f"expected a string, got {type(v).__name__}")
-    return v
-
-
-def _int(v: object) -> int:
-    if type(v) is not int:
-        raise _Bad(f"expected an integer, got {type(v).__name__}")
-    return v
-
-
-def _bool(v: object) -> bool:
-    if type(v) is not bool:
-        raise _Bad(f"expected a boolean, got {type(v).__name__}")
-    return v
-
-
-def _float(v: object) -> float:
-    if type(v) in (int, float):
-        return float(v)  # type: ignore[arg-type]
-    raise _Bad(f"expected a number, got {type(v).__name__}")
-
-
-def _opt(read: Callable[[object], T]) -> Callable[[object], T | None]:
-    return lambda v: None if v is None else read(v)
-
-
-def _literal(hint: object) -> Callable[[object], Any]:
-    allowed = get_args(hint)
-
-    def read(v: object) -> Any:
-        if v not in allowed or type(v) is not str:
-            raise _Bad(f"expected one of {', '.join(allowed)}, got {v!r:.40}")
-        return v
-
-    return read
-
-
-def _list(v: object) -> list[Any]:
-    if not isinstance(v, list | tuple):
-        raise _Bad(f"expected a list, got {type(v).__name__}")
-    return list(v)
-
-
-def _row(v: object, size: int) -> list[Any]:
-    row = _list(v)
-    if len(row) != size:
-        raise _Bad(f"expected {size} items, got {len(row)}")
-    return row
-
-
-def _each(v: object, read: Callable[[object], T], what: str) -> list[T]:
-    out = []
-    for i, item in enumerate(_list(v)):
-        try:
-            out.append(read(item))
-        except _Bad as e:
-            raise _Bad(f"{what}[{i}]: {e}") from None
-    return out
-
-
 def _profile_of(v: object) -> AgentProfile | None:
     if v is None:
         return None
     try:
         return decode_profile(v)
     except (TypeError, FactDecodeError) as e:
-        raise _Bad(f"bad agent profile {e}") from None
+        raise Bad(f"bad agent profile {e}") from None
 
 
-_speaker, _event_type = _literal(Speaker), _literal(EventType)
-_outcome, _esc_outcome = _literal(OfferOutcome), _literal(EscalationOutcome)
-_trigger, _ended_by = _literal(EscalationTrigger), _literal(TakeoverEndedBy)
+_speaker, _event_type = literal(Speaker), literal(EventType)
+_outcome, _esc_outcome = literal(OfferOutcome), literal(EscalationOutcome)
+_trigger, _ended_by = literal(EscalationTrigger), literal(TakeoverEndedBy)
 
 
 def _read_line(v: object) -> TranscriptLine:
-    s, author, name, text, at = _row(v, 5)
-    return TranscriptLine(_speaker(s), _str(author), _str(name), _str(text), _float(at))
+    s, author, name, text, at = row(v, 5)
+    return TranscriptLine(
+        _speaker(s), read_str(author), read_str(name), read_str(text), read_float(at)
+    )
 
 
 def _read_event(v: object) -> CustomerEvent:
-    seq, kind, text, agent, at = _row(v, 5)
+    seq, kind, text, agent, at = row(v, 5)
     return CustomerEvent(
-        _int(seq), _event_type(kind), _opt(_str)(text), _profile_of(agent), _float(at)
+        read_int(seq), _event_type(kind), opt(read_str)(text), _profile_of(agent), read_float(at)
     )
 
 
 def _read_offer(v: object) -> OfferState:
-    oid, agent, made, expires, outcome, ended = _row(v, 6)
+    oid, agent, made, expires, outcome, ended = row(v, 6)
     return OfferState(
-        _str(oid),
-        _str(agent),
-        _float(made),
-        _float(expires),
-        _opt(_outcome)(outcome),
-        _opt(_float)(ended),
+        read_str(oid),
+        read_str(agent),
+        read_float(made),
+        read_float(expires),
+        opt(_outcome)(outcome),
+        opt(read_float)(ended),
     )
 
 
 def _read_relay(v: object) -> tuple[int, TranscriptLine]:
-    seq, line = _row(v, 2)
-    return _int(seq), _read_line(line)
+    seq, line = row(v, 2)
+    return read_int(seq), _read_line(line)
 
 
 def _read_takeover(v: object) -> TakeoverState:
-    r = _row(v, 14)
-    tk = TakeoverState(_str(r[0]), _str(r[1]), _str(r[2]), _float(r[3]))
-    tk.takeover_id, tk.transcript_lines = _opt(_str)(r[4]), _opt(_int)(r[5])
-    tk.started_at, tk.room_id, tk.room_name = _opt(_float)(r[6]), _opt(_str)(r[7]), _opt(_str)(r[8])
-    tk.profile, tk.responded = _profile_of(r[9]), _bool(r[10])
-    tk.seen.extend(_each(r[11], _str, "seen"))
-    tk.relays.extend(_each(r[12], _read_relay, "relays"))
-    tk.last_heard = _opt(_float)(r[13])
+    r = row(v, 14)
+    tk = TakeoverState(read_str(r[0]), read_str(r[1]), read_str(r[2]), read_float(r[3]))
+    tk.takeover_id, tk.transcript_lines = opt(read_str)(r[4]), opt(read_int)(r[5])
+    tk.started_at, tk.room_id, tk.room_name = (
+        opt(read_float)(r[6]),
+        opt(read_str)(r[7]),
+        opt(read_str)(r[8]),
+    )
+    tk.profile, tk.responded = _profile_of(r[9]), read_bool(r[10])
+    tk.seen.extend(each(r[11], read_str, "seen"))
+    tk.relays.extend(each(r[12], _read_relay, "relays"))
+    tk.last_heard = opt(read_float)(r[13])
     return tk
 
 
 def _read_session(v: object) -> SessionState:
-    r = _row(v, 11)
-    s = SessionState(_str(r[0]), _str(r[1]), _str(r[2]), _float(r[3]))
-    s.closed, s.escalation_id = _bool(r[4]), _opt(_str)(r[5])
-    s.still_looking_sent, s.unanswered, s.owes_no_agent = _bool(r[6]), _bool(r[7]), _bool(r[8])
-    s.events = _each(r[9], _read_event, "events")
-    s.takeover = _opt(_read_takeover)(r[10])
+    r = row(v, 11)
+    s = SessionState(read_str(r[0]), read_str(r[1]), read_str(r[2]), read_float(r[3]))
+    s.closed, s.escalation_id = read_bool(r[4]), opt(read_str)(r[5])
+    s.still_looking_sent, s.unanswered, s.owes_no_agent = (
+        read_bool(r[6]),
+        read_bool(r[7]),
+        read_bool(r[8]),
+    )
+    s.events = each(r[9], _read_event, "events")
+    s.takeover = opt(_read_takeover)(r[10])
     return s
 
 
 def _read_customer(v: object) -> CustomerState:
-    cid, name, email, lines = _row(v, 4)
-    return CustomerState(_str(cid), _str(name), _str(email), _each(lines, _read_line, "lines"))
+    cid, name, email, lines = row(v, 4)
+    return CustomerState(
+        read_str(cid), read_str(name), read_str(email), each(lines, _read_line, "lines")
+    )
 
 
 def _read_escalation(v: object) -> OpenEscalation:
-    eid, sid, cid, trigger, started, offers = _row(v, 6)
+    eid, sid, cid, trigger, started, offers = row(v, 6)
     return OpenEscalation(
-        _str(eid),
-        _str(sid),
-        _str(cid),
+        read_str(eid),
+        read_str(sid),
+        read_str(cid),
         _trigger(trigger),
-        _float(started),
-        _each(offers, _read_offer, "offers"),
+        read_float(started),
+        each(offers, _read_offer, "offers"),
     )
 
 
 def _read_agent(v: object) -> tuple[str, AgentState]:
-    r = _row(v, 13)
-    offered, accepted, ignored, missed, withdrawn, ended = (_int(n) for n in r[1:7])
+    r = row(v, 13)
+    offered, accepted, ignored, missed, withdrawn, ended = (read_int(n) for n in r[1:7])
     tally = AgentTally(offered, accepted, ignored, missed, withdrawn, ended)
-    tally.to_accept.extend(_each(r[7], _float, "to_accept"))
-    tally.first_response.extend(_each(r[8], _float, "first_response"))
-    tally.takeover.extend(_each(r[9], _float, "takeover"))
-    return _str(r[0]), AgentState(tally, _int(r[10]), _opt(_float)(r[11]), _profile_of(r[12]))
+    tally.to_accept.extend(each(r[7], read_float, "to_accept"))
+    tally.first_response.extend(each(r[8], read_float, "first_response"))
+    tally.takeover.extend(each(r[9], read_float, "takeover"))
+    return read_str(r[0]), AgentState(
+        tally, read_int(r[10]), opt(read_float)(r[11]), _profile_of(r[12])
+    )
 
 
 def _read_finished(v: object) -> EscalationStats:
-    eid, sid, outcome, reason, agent, offers, waited = _row(v, 7)
+    eid, sid, outcome, reason, agent, offers, waited = row(v, 7)
 
     def offer(o: object) -> OfferStats:
-        oid, aid, out, after = _row(o, 4)
-        return OfferStats(_str(oid), _str(aid), _opt(_outcome)(out), _opt(_float)(after))
+        oid, aid, out, after = row(o, 4)
+        return OfferStats(read_str(oid), read_str(aid), opt(_outcome)(out), opt(read_float)(after))
 
     return EscalationStats(
-        _str(eid),
-        _str(sid),
+        read_str(eid),
+        read_str(sid),
         _esc_outcome(outcome),
-        _str(reason),
-        _opt(_str)(agent),
-        tuple(_each(offers, offer, "offers")),
-        _float(waited),
+        read_str(reason),
+        opt(read_str)(agent),
+        tuple(each(offers, offer, "offers")),
+        read_float(waited),
     )
 
 
 def _read_ended(v: object) -> EndedOffer:
-    oid, aid, outcome, at = _row(v, 4)
-    return EndedOffer(_str(oid), _str(aid), _outcome(outcome), _float(at))
+    oid, aid, outcome, at = row(v, 4)
+    return EndedOffer(read_str(oid), read_str(aid), _outcome(outcome), read_float(at))
 
 
 def _read_closed(v: object) -> ClosedRoom:
-    tid, rid, by, at = _row(v, 4)
-    return ClosedRoom(_str(tid), _str(rid), _ended_by(by), _float(at))
+    tid, rid, by, at = row(v, 4)
+    return ClosedRoom(read_str(tid), read_str(rid), _ended_by(by), read_float(at))
 
 
 def _read_lead(v: object) -> Lead:
-    lead_id, session_id, customer_id, name, email, question, at = _row(v, 7)
+    lead_id, session_id, customer_id, name, email, question, at = row(v, 7)
     return Lead(
-        _str(lead_id),
-        _str(session_id),
-        _str(customer_id),
-        _str(name),
-        _str(email),
-        _str(question),
-        _float(at),
+        read_str(lead_id),
+        read_str(session_id),
+        read_str(customer_id),
+        read_str(name),
+        read_str(email),
+        read_str(question),
+        read_float(at),
     )
 
 
 def _read_pair(v: object) -> tuple[str, str]:
-    a, b = _row(v, 2)
-    return _str(a), _str(b)
+    a, b = row(v, 2)
+    return read_str(a), read_str(b)
 
 
 def _part(snapshot: typing.Mapping[str, Any], key: str, read: Callable[[object], T]) -> T:
@@ -377,7 +336,7 @@ def _part(snapshot: typing.Mapping[str, Any], key: str, read: Callable[[object],
         raise SnapshotDecodeError(f"snapshot: {key!r} is missing")
     try:
         return read(snapshot[key])
-    except _Bad as e:
+    except Bad as e:
         raise SnapshotDecodeError(f"snapshot {key}: {e}") from None
 
 
@@ -385,42 +344,40 @@ def decode_state(snapshot: typing.Mapping[str, Any]) -> DurableState:
     """The durable state a snapshot holds; raises `SnapshotDecodeError` on any bad value."""
     if not isinstance(snapshot, typing.Mapping):
         raise SnapshotDecodeError(f"a snapshot is a map, not {type(snapshot).__name__}")
-    schema = _part(snapshot, "schema", _int)
+    schema = _part(snapshot, "schema", read_int)
     if schema > SNAPSHOT_SCHEMA:
         raise SnapshotSchemaTooNew(f"snapshot schema {schema} is newer than {SNAPSHOT_SCHEMA}")
     if schema < 1:
         raise SnapshotDecodeError(f"snapshot schema {schema} does not exist")
     state = DurableState()
-    for c in _part(snapshot, "customers", lambda v: _each(v, _read_customer, "")):
+    for c in _part(snapshot, "customers", lambda v: each(v, _read_customer, "")):
         state.customers[c.customer_id] = c
-    for s in _part(snapshot, "sessions", lambda v: _each(v, _read_session, "")):
+    for s in _part(snapshot, "sessions", lambda v: each(v, _read_session, "")):
         state.sessions[s.session_id] = s
         if s.customer_id not in state.customers:
             raise SnapshotDecodeError(f"snapshot sessions: {s.session_id} has no customer")
         if s.takeover is not None and s.takeover.room_id is not None:
             state.rooms[s.takeover.room_id] = s.session_id
-    for e in _part(snapshot, "escalations", lambda v: _each(v, _read_escalation, "")):
+    for e in _part(snapshot, "escalations", lambda v: each(v, _read_escalation, "")):
         state.escalations[e.escalation_id] = e
-    for agent_id, agent in _part(snapshot, "agents", lambda v: _each(v, _read_agent, "")):
+    for agent_id, agent in _part(snapshot, "agents", lambda v: each(v, _read_agent, "")):
         state.agents[agent_id] = agent
-    state.finished.extend(_part(snapshot, "finished", lambda v: _each(v, _read_finished, "")))
+    state.finished.extend(_part(snapshot, "finished", lambda v: each(v, _read_finished, "")))
     counts = _part(snapshot, "counts", _counts)
     state.counts.update(counts)
-    for offer_id, agent_id in _part(snapshot, "ended_offers", lambda v: _each(v, _read_pair, "")):
+    for offer_id, agent_id in _part(snapshot, "ended_offers", lambda v: each(v, _read_pair, "")):
         state.ended_offers[offer_id] = agent_id
-    state.recent_offers.extend(
-        _part(snapshot, "recent_offers", lambda v: _each(v, _read_ended, ""))
-    )
-    state.closed_rooms.extend(_part(snapshot, "closed_rooms", lambda v: _each(v, _read_closed, "")))
+    state.recent_offers.extend(_part(snapshot, "recent_offers", lambda v: each(v, _read_ended, "")))
+    state.closed_rooms.extend(_part(snapshot, "closed_rooms", lambda v: each(v, _read_closed, "")))
     if "leads" in snapshot:
-        state.leads.extend(_part(snapshot, "leads", lambda v: _each(v, _read_lead, "")))
-    state.last_at = _part(snapshot, "last_at", _float)
-    state.facts = _part(snapshot, "facts", _int)
-    state.anomalies = _part(snapshot, "anomalies", _int)
+        state.leads.extend(_part(snapshot, "leads", lambda v: each(v, _read_lead, "")))
+    state.last_at = _part(snapshot, "last_at", read_float)
+    state.facts = _part(snapshot, "facts", read_int)
+    state.anomalies = _part(snapshot, "anomalies", read_int)
     return state
 
 
 def _counts(v: object) -> dict[str, int]:
     if not isinstance(v, dict):
-        raise _Bad(f"expected a map, got {type(v).__name__}")
-    return {_esc_outcome(k): _int(n) for k, n in v.items()}
+        raise Bad(f"expected a map, got {type(v).__name__}")
+    return {_esc_outcome(k): read_int(n) for k, n in v.items()}

@@ -9,6 +9,9 @@ restored domain against the live one and runs it to the end under the routing in
 
 from __future__ import annotations
 
+import copy
+
+import pytest
 import trio
 import trio.testing
 from hypothesis import HealthCheck, given, settings
@@ -20,10 +23,15 @@ from actors.durable_state import DurableState
 from actors.facts import Fact, MemoryFactSink, SessionStarted
 from actors.ports import EndTakeoverRequested, OfferAnswered, RoomMessagePosted
 from actors.settings import RoutingSettings
-from actors.state_codec import encode_state
+from actors.state_codec import (
+    SnapshotDecodeError,
+    SnapshotSchemaTooNew,
+    decode_state,
+    encode_state,
+)
 from tests.actors.harness import FakeSlack, Harness, running
 from tests.actors.invariants import check_all_ended, check_invariants
-from tests.actors.restore_harness import replay, restarted, restored_domain
+from tests.actors.restore_harness import replay, restarted, restored_domain, through_msgpack
 from tests.actors.test_properties import AGENTS, CUSTOMERS, MAX_CHATS, TIMEOUT, Driver, Op, ops
 
 
@@ -160,3 +168,32 @@ def test_a_crash_at_any_point_restores_what_was_seen_and_every_escalation_ends(
 ) -> None:
     clock = trio.testing.MockClock(autojump_threshold=0)
     trio.run(crash_and_restart, present, steps, snapshot_at, clock=clock)
+
+
+# --- snapshots this version cannot read ---------------------------------------------------------
+
+
+async def test_a_snapshot_with_a_bad_value_is_refused_naming_where(autojump_clock):
+    async with running() as h:
+        sid = await h.customer("c1")
+        await h.domain.customer_says(sid, "hello")
+        await h.settle()
+        good = through_msgpack(replay(list(h.sink.facts)))
+    assert decode_state(good) is not None
+    broken = copy.deepcopy(good)
+    broken["sessions"][0][9][0][1] = "shouted"  # the first event's type
+    with pytest.raises(
+        SnapshotDecodeError, match=r"snapshot sessions: \[0\]: events\[0\]: expected one of"
+    ):
+        decode_state(broken)
+    broken = copy.deepcopy(good)
+    broken["customers"][0][3][0] = ["customer", "c1", "Ada", "hello"]  # a line lacking its time
+    with pytest.raises(
+        SnapshotDecodeError,
+        match=r"snapshot customers: \[0\]: lines\[0\]: expected 5 items, got 4",
+    ):
+        decode_state(broken)
+    with pytest.raises(SnapshotSchemaTooNew, match="snapshot schema 2 is newer than 1"):
+        decode_state({**good, "schema": 2})
+    with pytest.raises(SnapshotDecodeError, match="'agents' is missing"):
+        decode_state({k: v for k, v in good.items() if k != "agents"})
