@@ -21,6 +21,7 @@ takeovers. `"leads"` may be absent (snapshots written before leads existed): no 
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -179,9 +180,14 @@ def encode_state(state: DurableState) -> dict[str, Any]:
 # --- decoding ----------------------------------------------------------------------------------
 
 
+_PROFILE_KEYS = frozenset(f.name for f in dataclasses.fields(AgentProfile))
+
+
 def _profile_of(v: object) -> AgentProfile | None:
     if v is None:
         return None
+    if type(v) is dict and v.keys() == _PROFILE_KEYS and all(type(x) is str for x in v.values()):
+        return AgentProfile(**v)
     try:
         return decode_profile(v)
     except (TypeError, FactDecodeError) as e:
@@ -193,7 +199,24 @@ _outcome, _esc_outcome = literal(OfferOutcome), literal(EscalationOutcome)
 _trigger, _ended_by = literal(EscalationTrigger), literal(TakeoverEndedBy)
 
 
+_SPEAKERS = frozenset(typing.get_args(Speaker))
+_EVENT_TYPES = frozenset(typing.get_args(EventType))
+_NUMBERS = (int, float)
+
+
 def _read_line(v: object) -> TranscriptLine:
+    """The bulk of a snapshot: checked inline, the slow readers only to say what is wrong."""
+    if type(v) is list and len(v) == 5:
+        s, author, name, text, at = v
+        if (
+            type(s) is str
+            and s in _SPEAKERS
+            and type(author) is str
+            and type(name) is str
+            and type(text) is str
+            and type(at) in _NUMBERS
+        ):
+            return TranscriptLine(s, author, name, text, float(at))  # type: ignore[arg-type]
     s, author, name, text, at = row(v, 5)
     return TranscriptLine(
         _speaker(s), read_str(author), read_str(name), read_str(text), read_float(at)
@@ -201,6 +224,16 @@ def _read_line(v: object) -> TranscriptLine:
 
 
 def _read_event(v: object) -> CustomerEvent:
+    if type(v) is list and len(v) == 5:
+        seq, kind, text, agent, at = v
+        if (
+            type(seq) is int
+            and type(kind) is str
+            and kind in _EVENT_TYPES
+            and (text is None or type(text) is str)
+            and type(at) in _NUMBERS
+        ):
+            return CustomerEvent(seq, kind, text, _profile_of(agent), float(at))  # type: ignore[arg-type]
     seq, kind, text, agent, at = row(v, 5)
     return CustomerEvent(
         read_int(seq), _event_type(kind), opt(read_str)(text), _profile_of(agent), read_float(at)

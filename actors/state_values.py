@@ -67,16 +67,18 @@ def literal(hint: object) -> Callable[[object], Any]:
 
 
 def read_list(v: object) -> list[Any]:
-    if not isinstance(v, list | tuple):
-        raise Bad(f"expected a list, got {type(v).__name__}")
-    return list(v)
+    if type(v) is list:  # what msgpack gives: no copy
+        return v
+    if type(v) is tuple:
+        return list(v)
+    raise Bad(f"expected a list, got {type(v).__name__}")
 
 
 def row(v: object, size: int) -> list[Any]:
-    row = read_list(v)
-    if len(row) != size:
-        raise Bad(f"expected {size} items, got {len(row)}")
-    return row
+    items = v if type(v) is list else read_list(v)
+    if len(items) != size:
+        raise Bad(f"expected {size} items, got {len(items)}")
+    return items
 
 
 def each(v: object, read: Callable[[object], T], what: str) -> list[T]:

@@ -383,15 +383,20 @@ def _audit_customer(customer: Customer, events: list[dict[str, Any]]) -> list[st
         problems.append(f"{who}: acknowledged seqs out of order: {seqs}")
     relayed = Counter(e["text"] for e in events if e["type"] == "agent_message")
     problems += [f"{who}: agent message {t!r} shown {n} times" for t, n in relayed.items() if n > 1]
-    searching = False
-    for event in events:
-        if event["type"] == "searching":
-            searching = True
-        elif event["type"] in ("agent_joined", "no_agent_available", "closed"):
-            searching = False
-    if searching:
+    if searching(events):
         problems.append(f"{who}: a search never reached an outcome")
     return problems
+
+
+def searching(events: list[dict[str, Any]]) -> bool:
+    """The customer's last search has not reached an outcome (a room, or nobody) yet."""
+    waiting = False
+    for event in events:
+        if event["type"] == "searching":
+            waiting = True
+        elif event["type"] in ("agent_joined", "no_agent_available", "closed"):
+            waiting = False
+    return waiting
 
 
 def _audit_room(name: str, messages: list[dict[str, Any]], bot: str) -> list[str]:
