@@ -143,15 +143,21 @@ async def test_snapshots_are_taken_when_due(tmp_path: Path) -> None:
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             await nursery.start(journal.run)
-            await nursery.start(sink.run_snapshots)
-            for n in range(25):
-                await sink.record(session_fact(n))
-            await sink.wait_snapshots(2)  # after 10 and after 20 records
-            assert await sink.snapshot() is not None  # at shutdown: the rest
+            async with trio.open_nursery() as snapshots:
+                await snapshots.start(sink.run_snapshots)
+                n = 0
+                while sink.statistics().snapshots < 2:  # each record lets the snapshots run
+                    await sink.record(session_fact(n))
+                    n += 1
+                    assert n < 2_000
+                snapshots.cancel_scope.cancel()
+            assert 20 <= sink.statistics().last_snapshot_lsn <= n  # 10 and 10 more were due
+            await sink.record(session_fact(n))
+            assert await sink.snapshot() == n + 1  # at shutdown: everything
             assert await sink.snapshot() is None  # nothing new since
             nursery.cancel_scope.cancel()
         recovery = await recover(tmp_path)
-    assert recovery.report.snapshot_lsn == 25 and recovery.records == ()
+    assert recovery.report.snapshot_lsn == n + 1 and recovery.records == ()
     assert encode_state(rebuild(recovery.snapshot, ())) == encode_state(sink.state)
 
 
