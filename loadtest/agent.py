@@ -144,7 +144,7 @@ class SimAgent:
         try:
             await run(arg)
         except HttpFailure as e:
-            self.ctx.recorder.error(f"agent_{what}_http:{str(e)[:60]}", self.ctx.now())
+            self.ctx.recorder.error(f"agent_{what}_http_{e.kind}", self.ctx.now())
 
     # --- offers ------------------------------------------------------------------------------
 

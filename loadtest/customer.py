@@ -166,10 +166,10 @@ async def simulate_customer(ctx: RunContext, number: int) -> None:
                     await inbox.wait_for(("closed",))
                     await inbox.wait_done()
             except HttpFailure as e:
-                ctx.recorder.error(f"customer_http:{str(e)[:60]}", ctx.now())
+                ctx.recorder.error(f"customer_http_{e.kind}", ctx.now())
             nursery.cancel_scope.cancel()
     except HttpFailure as e:
-        ctx.recorder.error(f"customer_http:{str(e)[:60]}", ctx.now())
+        ctx.recorder.error(f"customer_http_{e.kind}", ctx.now())
     finally:
         ctx.recorder.count("customers_done", ctx.now())
 

@@ -23,7 +23,12 @@ KEEPALIVE_S = 2.0
 
 
 class HttpFailure(Exception):
-    """No usable answer: the request failed on the wire, or the body was not a JSON object."""
+    """No usable answer: the request failed on the wire, or the body was not a JSON object.
+    `kind` names the failure without the request (for counting)."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class Reply:
@@ -84,14 +89,18 @@ class JsonHttp:
                 self._origin, method.encode(), target.encode(), headers, data
             )
         except httpx.HTTPError as e:
-            raise HttpFailure(f"{method} {path}: {type(e).__name__}: {e}") from None
+            raise HttpFailure(
+                f"{method} {path}: {type(e).__name__}: {e}", type(e).__name__
+            ) from None
         try:
             decoded = json.loads(answer.body) if answer.body else {}
         except ValueError:
             raise HttpFailure(
-                f"{method} {path}: {answer.status} with a body that is not JSON"
+                f"{method} {path}: {answer.status} with a body that is not JSON", "not_json"
             ) from None
         if not isinstance(decoded, dict):
-            raise HttpFailure(f"{method} {path}: {answer.status} with a body that is not an object")
+            raise HttpFailure(
+                f"{method} {path}: {answer.status} with a body that is not an object", "not_json"
+            )
         names = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in answer.headers}
         return Reply(answer.status, decoded, names)

@@ -124,7 +124,7 @@ async def _session_events(ctx: RunContext, session_id: str, token: str) -> list[
             "GET", f"/api/sessions/{session_id}/events", token=token, query={"after": after}
         )
         if reply.status != 200:
-            raise HttpFailure(f"events of {session_id}: {reply.status}")
+            raise HttpFailure(f"events of {session_id}: {reply.status}", str(reply.status))
         batch = reply.body.get("events", [])
         if not batch:
             return events
