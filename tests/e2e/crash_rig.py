@@ -317,6 +317,7 @@ async def audit(stack: Stack, customers: list[Customer], agents: Agents) -> list
             agents.delivered.update(e["text"] for e in events if e["type"] == "agent_message")
     bot = (await stack.emu("GET", "/_emu/app"))["bot_user_id"]
     offers: Counter[str] = Counter()
+    rooms_of: Counter[str] = Counter()  # takeover id -> rooms holding its header
     for channel in (await stack.emu("GET", "/_emu/channels"))["channels"]:
         found = await stack.emu("GET", "/_emu/messages", params={"channel": channel["id"]})
         messages = found["messages"]
@@ -324,7 +325,9 @@ async def audit(stack: Stack, customers: list[Customer], agents: Agents) -> list
             offers.update(_offer_id(m) for m in messages if _offer_id(m))
         elif channel["name"].startswith(PREFIX):
             problems += _audit_room(channel["name"], messages, bot)
+            rooms_of.update({t for m in messages if (t := _takeover_of(m))})
     problems += [f"offer {o} was posted {n} times" for o, n in offers.items() if n > 1]
+    problems += [f"takeover {t} got {n} rooms" for t, n in rooms_of.items() if n > 1]
     stats = (await stack.chat("GET", "/api/stats")).json()
     if stats["escalations"]["searching"]:
         problems.append(f"escalations still searching: {stats['escalations']}")
@@ -418,6 +421,15 @@ def _audit_room(name: str, messages: list[dict[str, Any]], bot: str) -> list[str
     if headers > 1:
         problems.append(f"#{name}: {headers} headers")
     return problems
+
+
+def _takeover_of(message: dict[str, Any]) -> str | None:
+    """The takeover a room header names (its metadata), else None."""
+    metadata = message.get("metadata") or {}
+    if metadata.get("event_type") != "takeover_room":
+        return None
+    takeover = (metadata.get("event_payload") or {}).get("takeover_id")
+    return takeover if isinstance(takeover, str) else None
 
 
 def _offer_id(message: dict[str, Any]) -> str | None:

@@ -4,7 +4,8 @@ survives like Slack would), customers and agents at work, SIGKILL at random mome
 Checked afterwards (`crash_rig.audit`): every message answered 202 is in its session's events at
 its seq, once, in order; every search reached an outcome after the restarts; no agent message
 reached the customer twice; no customer line was posted twice in a room, no offer DM twice, no
-room got two headers. The CI run kills three times; `--run-slow` runs fifty kill points.
+room got two headers, no takeover two rooms; no daemon logged an error. The CI run kills three
+times; `--run-slow` runs fifty kill points. `CRASH_SEED=n` replays a run.
 """
 
 from __future__ import annotations
