@@ -10,6 +10,7 @@ restored domain against the live one and runs it to the end under the routing in
 from __future__ import annotations
 
 import copy
+import typing
 
 import pytest
 import trio
@@ -94,6 +95,7 @@ async def test_snapshot_plus_replay_equals_replay_from_the_start_at_every_point(
         facts = list(h.sink.facts)
         live = observed(h.domain, session_ids(facts))
         live_stats = h.domain.stats()
+    assert {type(f) for f in facts} == set(typing.get_args(Fact))  # every kind of fact
     full = replay(facts)
     expected = encode_state(full)
     assert expected["facts"] == len(facts) and full.anomalies == 0
