@@ -131,12 +131,16 @@ async def _start_emulator(nursery: trio.Nursery, settings: Settings) -> tuple[st
 
 
 async def _open_journal(
-    nursery: trio.Nursery, settings: Settings, settings_dir: Path
+    nursery: trio.Nursery, settings: Settings, settings_dir: Path, *, repair: bool = False
 ) -> tuple[JournalSink, JournalActor]:
-    """Start the journal, rebuild the durable state from it, and snapshot it when due."""
+    """Start the journal, rebuild the durable state from it, and snapshot it when due.
+    `repair` (the operator's --repair-journal) keeps what is valid around damage in the middle."""
     path = resolve_path(settings.journal.path, settings_dir)
     journal = JournalActor(
-        path, fsync=settings.journal.fsync, snapshot_every=settings.journal.snapshot_every
+        path,
+        fsync=settings.journal.fsync,
+        snapshot_every=settings.journal.snapshot_every,
+        repair=repair,
     )
     try:
         recovery: Recovery = await nursery.start(journal.run)
@@ -164,6 +168,7 @@ async def serve(
     *,
     reloads: trio.MemoryReceiveChannel[object] | None = None,
     settings_path: Path | None = None,
+    repair_journal: bool = False,
     task_status: trio.TaskStatus[DaemonUrls] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the whole daemon until `stop` is set (then drain in order) or it is cancelled;
@@ -179,7 +184,7 @@ async def serve(
         agents = list(settings.routing.agents) or await _emulator_agents(web)
         if emulator_url is not None and settings.slack.leads_channel:
             await _emulator_leads_channel(web, settings.slack.leads_channel)
-        sink, journal = await _open_journal(outer, settings, settings_dir)
+        sink, journal = await _open_journal(outer, settings, settings_dir, repair=repair_journal)
         send_commands, receive_commands = trio.open_memory_channel[SlackCommand](1_000)
         history = EscalationHistory(
             available=lambda: tuple(a.id for a in domain.stats().agents if a.available)
@@ -297,7 +302,9 @@ def _http_inbound(slack: SlackSettings) -> bool:
     return slack.mode == "events" or (slack.mode == "rtm" and not slack.app_token)
 
 
-async def _serve_until_signalled(settings: Settings, settings_path: Path) -> None:
+async def _serve_until_signalled(
+    settings: Settings, settings_path: Path, repair_journal: bool
+) -> None:
     stop = trio.Event()
     send_reload, reloads = trio.open_memory_channel[object](1)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
@@ -322,16 +329,19 @@ async def _serve_until_signalled(settings: Settings, settings_path: Path) -> Non
                 stop,
                 reloads=reloads,
                 settings_path=settings_path,
+                repair_journal=repair_journal,
             )
             nursery.cancel_scope.cancel()
     _log.info("daemon_stopped")
 
 
-def run_daemon(settings: Settings, settings_path: Path | str = "settings.yaml") -> int:
+def run_daemon(
+    settings: Settings, settings_path: Path | str = "settings.yaml", *, repair_journal: bool = False
+) -> int:
     """Run until SIGINT/SIGTERM; returns the process exit code (2 for a startup problem)."""
     configure_logging(settings.log.level, settings.log.format)
     try:
-        trio.run(_serve_until_signalled, settings, Path(settings_path).resolve())
+        trio.run(_serve_until_signalled, settings, Path(settings_path).resolve(), repair_journal)
     except (StartupError, BaseExceptionGroup) as e:
         problem = _startup_error(e)
         if problem is None:

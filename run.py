@@ -30,7 +30,14 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     commands = parser.add_subparsers(dest="command", metavar="{daemon,emulator,loadtest}")
-    commands.add_parser("daemon", parents=[common], help="run the daemon (the default)")
+    daemon = commands.add_parser("daemon", parents=[common], help="run the daemon (the default)")
+    for p in (parser, daemon):
+        p.add_argument(
+            "--repair-journal",
+            action="store_true",
+            help="start on a journal damaged in the middle, keeping every valid record "
+            "(the damaged segment is kept beside it as .corrupt)",
+        )
     emulator = commands.add_parser(
         "emulator", parents=[common], help="run the Slack emulator alone"
     )
@@ -92,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     from daemon import run_daemon
 
-    return run_daemon(settings, args.settings)
+    return run_daemon(settings, args.settings, repair_journal=args.repair_journal)
 
 
 if __name__ == "__main__":

@@ -263,7 +263,7 @@ def recover(directory: Path, *, repair: bool, fsync: FsyncFn) -> RecoveredJourna
     if problems and not repair:
         seg, (offset, message) = problems[0]
         raise JournalCorrupt(
-            f"{message}; {len(problems)} problem(s) in the journal, start with repair to keep "
+            f"{message}; {len(problems)} problem(s) in the journal, start with repair (python run.py --repair-journal) to keep "
             "the valid records",
             path=str(seg.path),
             offset=offset,
