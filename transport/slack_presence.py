@@ -1,7 +1,9 @@
 """Agents as Slack sees them: presence (confirmed and polled) and profiles.
 
 Owns:
-- `Presence`: `confirm(agent)` asks users.getPresence once (just before an offer);
+- `Presence`: `confirm(agent)` asks users.getPresence once (just before an offer), within a
+  budget: when the call cannot be answered in time (its tier saturated by a rush of offers, or
+  Slack slow), the presence last seen answers instead;
   `poll()` walks the agent pool with users.getPresence within its tier (Tier 3, about 50 calls
   a minute for the whole pool), one agent every `max(interval_s / pool, min_gap_s)` seconds, so
   the pool stays under `60 / min_gap_s` calls a minute and leaves room for confirmations. Every
@@ -21,7 +23,7 @@ import structlog
 import trio
 
 from actors.ports import AgentProfile, PresenceChanged
-from transport.slack_errors import SlackError
+from transport.slack_errors import SlackError, SlackTimeout
 from transport.slack_web import SlackWebClient
 
 __all__ = ["Presence", "PresenceStatistics", "Profiles"]
@@ -37,6 +39,7 @@ class PresenceStatistics:
     polls: int
     poll_failures: int
     confirms: int
+    confirms_from_last_seen: int
     changes: int
     known: Mapping[str, bool]
 
@@ -52,14 +55,19 @@ class Presence:
         agents: Iterable[str] = (),
         interval_s: float = 60.0,
         min_gap_s: float = 1.5,
+        confirm_budget_s: float = 5.0,
     ) -> None:
-        if interval_s <= 0 or min_gap_s < 0:
-            raise ValueError("interval_s must be positive and min_gap_s not negative")
+        if interval_s <= 0 or min_gap_s < 0 or confirm_budget_s <= 0:
+            raise ValueError(
+                "interval_s and confirm_budget_s must be positive, min_gap_s not negative"
+            )
         self._web = web
         self._publish = publish
         self.agents: tuple[str, ...] = tuple(dict.fromkeys(agents))
         self._interval = interval_s
         self._min_gap = min_gap_s
+        self._confirm_budget = confirm_budget_s
+        self._from_last_seen = 0
         self._known: dict[str, bool] = {}
         self._polls = self._failures = self._confirms = self._changes = 0
 
@@ -80,10 +88,22 @@ class Presence:
 
         Its answer is published even when unchanged, and after a failure the next poll's is:
         the domain counts an agent whose confirmation failed or came too late as away, and
-        would otherwise never hear that they are still active."""
+        would otherwise never hear that they are still active.
+
+        The call gets `confirm_budget_s` (below the domain's own deadline). When it cannot be
+        answered by then, typically because a rush of offers has users.getPresence queueing
+        behind its tier, the presence last seen (a poll, RTM, an earlier confirmation) answers:
+        a saturated tier must not read as every agent gone away."""
         self._confirms += 1
-        self._known.pop(agent_id, None)
-        return await self.fetch(agent_id)
+        last = self._known.pop(agent_id, None)
+        with trio.move_on_after(self._confirm_budget):
+            return await self.fetch(agent_id)
+        if last is None:
+            raise SlackTimeout("users.getPresence", f"no answer within {self._confirm_budget}s")
+        self._from_last_seen += 1
+        _log.info("presence_confirmed_from_last_seen", agent=agent_id, active=last)
+        await self.observe(agent_id, last)
+        return last
 
     def note(self, agent_id: str, active: bool) -> bool:
         """Remember a presence seen anywhere; True when it is news (changed, or the first)."""
@@ -127,6 +147,7 @@ class Presence:
             polls=self._polls,
             poll_failures=self._failures,
             confirms=self._confirms,
+            confirms_from_last_seen=self._from_last_seen,
             changes=self._changes,
             known=dict(self._known),
         )

@@ -10,10 +10,10 @@ import trio
 import trio.testing
 
 from actors.ports import PresenceChanged
-from transport.slack_errors import SlackApiError
+from transport.slack_errors import SlackApiError, SlackTimeout
 from transport.slack_lanes import Lanes
 from transport.slack_presence import Presence
-from transport.slack_rate import RateLimits
+from transport.slack_rate import RateLimits, Tier
 from transport.slack_web import RetryPolicy, SlackWebClient
 
 
@@ -139,6 +139,37 @@ async def test_a_confirmation_is_published_unchanged_and_a_failed_one_by_the_nex
     with trio.move_on_after(5):
         await presence.poll()
     assert [fact for _, fact in published.facts] == [PresenceChanged("U1", True)] * 3
+
+
+async def test_a_confirmation_stuck_behind_its_tier_answers_the_presence_last_seen(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A rush of offers saturates users.getPresence's tier: a confirmation that cannot be made
+    # within its budget answers what was seen last instead of timing out the domain's ask.
+    fake = FakePresence({"U1": "active", "U2": "active"})
+    one_a_minute = RateLimits.off().with_tiers({"users.getPresence": Tier(1, burst=1)})
+    web = SlackWebClient(
+        "xoxb-test",
+        api_url="http://slack.test/api/",
+        transport=httpx.MockTransport(fake.handle),
+        rate_limits=one_a_minute,
+        retry=RetryPolicy(max_attempts=1),
+    )
+    published = Published()
+    presence = Presence(web, published, agents=["U1", "U2"], confirm_budget_s=4.0)
+    assert await presence.confirm("U1") is True  # the tier's one call of this minute
+    assert await presence.confirm("U1") is True  # seen 0 s ago: answered at the budget
+    assert trio.current_time() == 4.0
+    with pytest.raises(SlackTimeout):  # never seen: nothing to answer with
+        await presence.confirm("U2")
+    assert trio.current_time() == 8.0
+    assert [c for _, c in fake.calls] == ["U1"]
+    stats = presence.statistics()
+    assert (stats.confirms, stats.confirms_from_last_seen) == (3, 1)
+    assert published.facts == [
+        (0.0, PresenceChanged("U1", True)),
+        (4.0, PresenceChanged("U1", True)),
+    ]
 
 
 async def test_rtm_mode_polls_one_round(autojump_clock: trio.testing.MockClock) -> None:
