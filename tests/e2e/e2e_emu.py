@@ -137,6 +137,17 @@ class Emu:
         body = {"user": user, "channel": message["channel"], "ts": message["ts"]}
         return await self.post("/_emu/click", body | {"action_id": action_id})
 
+    async def try_click(self, user: str, message: dict[str, Any], action_id: str) -> bool:
+        """Click unless the button has gone meanwhile (the app updated the message)."""
+        body = {"user": user, "channel": message["channel"], "ts": message["ts"]}
+        answer = await self.http.post(
+            self.url + "/_emu/click", json=body | {"action_id": action_id}
+        )
+        if answer.status_code == 404 and answer.json()["error"] == "action_not_found":
+            return False
+        assert answer.status_code == 200, answer.text
+        return True
+
     async def command(self, user: str, channel: str, command: str, text: str = "") -> Any:
         body = {"user": user, "channel": channel, "command": command, "text": text}
         return await self.post("/_emu/command", body)

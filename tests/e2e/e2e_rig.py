@@ -188,7 +188,12 @@ async def running_stack(
     """
     stop = trio.Event()
     journal = tmp_path / "journal"
-    async with httpx.AsyncClient(timeout=60) as http, trio.open_nursery() as outer:
+    # no pool limit: a rush of customers holds one long poll each, the agents must not queue
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=100)
+    async with (
+        httpx.AsyncClient(timeout=60, limits=limits) as http,
+        trio.open_nursery() as outer,
+    ):
         if mode == "emulator":
             data = settings_for(mode, journal, agents, **sections)
             data["emulator"]["rate_limits"] = rate_limits
