@@ -157,7 +157,7 @@ class Emu:
 
         Like Slack's own client, it waits out a 429 (`Retry-After`) and sends again after an
         injected failure (the fault knob answers those without posting anything)."""
-        while True:
+        for _ in range(50):
             answer = await self.http.post(
                 self.url + "/api/chat.postMessage",
                 headers={"Authorization": f"Bearer {token}"},
@@ -171,6 +171,7 @@ class Emu:
                 continue
             assert body["ok"], body
             return str(body["ts"])
+        raise AssertionError(f"chat.postMessage kept failing in {channel}")
 
     async def set_presence(self, token: str, presence: Literal["auto", "away"]) -> None:
         answer = await self.http.post(
