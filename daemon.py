@@ -220,6 +220,7 @@ async def serve(
             presence=slack.presence.fetch,
             dm_channel=slack.offers.dm_channel,
             agents=agents,
+            profile=slack.profiles.fetch,
         )
         slack.inbound.add_handler(home.claim)
         liveness = Liveness()

@@ -30,7 +30,7 @@ from typing import Any, assert_never
 import structlog
 import trio
 
-from actors.ports import PresenceChanged, SlackFact
+from actors.ports import AgentProfile, PresenceChanged, SlackFact
 from actors.stats import AgentStats, DomainStats
 from transport.slack_decode import InboundRequest
 from transport.slack_errors import SlackApiError, SlackError
@@ -148,6 +148,7 @@ class SlackHome:
         presence: Callable[[str], Awaitable[bool]],
         dm_channel: Callable[[str], Awaitable[str]],
         agents: Iterable[str],
+        profile: Callable[[str], Awaitable[AgentProfile]] | None = None,
         refresh_s: float = 10.0,
         wall_clock: Callable[[], float] = time.time,
         capacity: int = 1_000,
@@ -159,6 +160,8 @@ class SlackHome:
         self._deliver = deliver
         self._presence = presence
         self._dm_channel = dm_channel
+        self._profile = profile
+        self._names: dict[str, str] = {}  # agent id -> Slack display name, fetched once
         self._agents = frozenset(agents)
         self._refresh_s = refresh_s
         self._wall_clock = wall_clock
@@ -217,7 +220,8 @@ class SlackHome:
                     await self._publish(user_id, agent)
             case StatsAsked(user_id, channel_id):
                 self._commands += 1
-                text, blocks = team_blocks(self._stats().agents)
+                agents = self._stats().agents
+                text, blocks = team_blocks(agents, await self._names_of(a.id for a in agents))
                 await self._ephemeral(channel_id, user_id, text, blocks)
             case AvailableAsked(user_id):
                 await self._available(user_id)
@@ -227,6 +231,21 @@ class SlackHome:
                 await self._publish(agent_id, self._agent(agent_id))
             case _:
                 assert_never(message)
+
+    async def _names_of(self, agent_ids: Iterable[str]) -> Mapping[str, str]:
+        """Slack names of the agents (users.info once each; an agent Slack does not answer
+        for is shown by id and asked again next time)."""
+        if self._profile is not None:
+            for agent_id in agent_ids:
+                if agent_id in self._names:
+                    continue
+                try:
+                    p = await self._profile(agent_id)
+                except SlackError as e:
+                    _log.info("agent_name_unknown", agent=agent_id, error=str(e))
+                    continue
+                self._names[agent_id] = p.display_name or p.real_name or agent_id
+        return self._names
 
     def _agent(self, user_id: str) -> AgentStats | None:
         if user_id not in self._agents:

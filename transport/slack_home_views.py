@@ -9,7 +9,7 @@ for mrkdwn. Action id: `agent_available` (the agent says they are back).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actors.stats import AgentStats
@@ -142,13 +142,15 @@ def not_an_agent_view(*, updated_at: float) -> dict[str, Any]:
 _COLUMNS = ("Agent", "Status", "Load", "Offered", "Accepted", "Ignored", "Missed", "Median accept")
 
 
-def team_table(agents: Sequence[AgentStats]) -> list[str]:
-    """The team as aligned text rows (header first); names are escaped for mrkdwn."""
+def team_table(agents: Sequence[AgentStats], names: Mapping[str, str] | None = None) -> list[str]:
+    """The team as aligned text rows (header first), by name (`names`: Slack names by agent
+    id; else the stats' own); names are escaped for mrkdwn."""
+    named = [((names or {}).get(a.id) or a.name, a) for a in agents]
     rows = [_COLUMNS]
-    for a in sorted(agents, key=lambda a: a.name.lower()):
+    for name, a in sorted(named, key=lambda pair: pair[0].lower()):
         rows.append(
             (
-                escape_mrkdwn(a.name)[:24],
+                escape_mrkdwn(name)[:24],
                 status_of(a),
                 str(a.load),
                 str(a.offered),
@@ -165,13 +167,15 @@ def team_table(agents: Sequence[AgentStats]) -> list[str]:
     ]
 
 
-def team_blocks(agents: Sequence[AgentStats]) -> tuple[str, list[dict[str, Any]]]:
+def team_blocks(
+    agents: Sequence[AgentStats], names: Mapping[str, str] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
     """`/takeover-stats`: a fallback text and the table in code sections (split to fit)."""
     available = sum(1 for a in agents if a.available)
     summary = f"*Team:* {available} of {len(agents)} agents available now."
     chunks: list[list[str]] = [[]]
     size = 0
-    for line in team_table(agents):
+    for line in team_table(agents, names):
         if size + len(line) + 1 > TABLE_CHUNK and chunks[-1]:
             chunks.append([])
             size = 0
