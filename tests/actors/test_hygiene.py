@@ -107,6 +107,8 @@ async def test_a_silent_takeover_is_ended_with_notes_at_the_idle_deadline(autoju
         last = trio.current_time()
         await rig.slack.next(CloseRoom)
         assert last == joined + 250 and trio.current_time() == last + 300
+        await rig.settle()  # the session and the agent take in the end after the CloseRoom
+        assert trio.current_time() == last + 300
         closed = rig.slack.closed_rooms()
         assert closed == [CloseRoom(closed[0].takeover_id, room, IDLE_ROOM_NOTE)]
         kind, text, at = rig.events(session)[-1]
