@@ -29,6 +29,10 @@ __all__ = ["main", "parser"]
 _KNOBS: dict[str, tuple[str, str]] = {
     "duration": ("duration_s", "seconds during which customers arrive"),
     "drain": ("drain_s", "then at most this many seconds for conversations in flight to finish"),
+    "settle": (
+        "settle_s",
+        "if the drain cut customers off, seconds for their last messages to land before the audit",
+    ),
     "seed": ("seed", "random seed: the same seed replays the same choices"),
     "customers": ("customers.concurrent", "customers at once at most (one leaving makes room)"),
     "arrival_rate": ("customers.arrival_rate", "new customers per second (Poisson arrivals)"),

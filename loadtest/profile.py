@@ -108,6 +108,7 @@ class ReportKnobs(_Section):
 class Profile(_Section):
     duration_s: Annotated[float, Field(gt=0, le=604_800)] = 60.0
     drain_s: Annotated[float, Field(ge=0, le=86_400)] = 60.0
+    settle_s: Annotated[float, Field(ge=0, le=3_600)] = 15.0
     seed: int = 1
     customers: CustomerBehaviour = CustomerBehaviour()
     agents: AgentBehaviour = AgentBehaviour()

@@ -211,6 +211,10 @@ async def run_load(
                         await _arrivals(ctx, customers)
                     ctx.phase = "draining"
                 load_s = ctx.now()
+                if customers.cancel_scope.cancelled_caught:
+                    # Customers were cut off: let what they sent last land before the audit.
+                    ctx.phase = "settling"
+                    await trio.sleep(profile.settle_s)
                 pending = sum(agent.pending_offers for agent in agents)
                 if pending:
                     ctx.recorder.error("offer_without_outcome", load_s, pending)
