@@ -194,6 +194,11 @@ async def serve(
             deliver=lambda fact: domain.deliver(fact),
             tell_away=lambda agent_id, misses: home.tell_away(agent_id, misses),
         )
+        hygiene.resume(
+            (tk.takeover_id, tk.room_id, session_id)
+            for session_id, s in sink.state.sessions.items()
+            if (tk := s.takeover) is not None and tk.takeover_id and tk.room_id and not s.closed
+        )
         domain = Domain(
             routing=settings.routing,
             bot_settings=settings.bot,

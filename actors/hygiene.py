@@ -14,14 +14,15 @@ its pure rules `hygiene_step(state, msg, now, rules) -> (state, effects)`:
   (`bot.idle_end_text`) and posts a note in the room before archiving it.
 
 Accepts `HygieneMsg`: `Observed(fact)` (sent with `tell_nowait`: the tap never waits; a full
-mailbox drops the fact and logs it) and `IdleCheck(takeover_id)` from its own timers, one per
+mailbox drops the fact and logs it), `Resumed` (a takeover a restart found open, see `resume`)
+and `IdleCheck(takeover_id)` from its own timers, one per
 watched takeover, armed for the idle deadline and re-armed on expiry when the takeover was
 active meanwhile. `set_rules` applies a settings reload from the next fact or timer on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import assert_never
 
@@ -48,6 +49,7 @@ __all__ = [
     "HygieneState",
     "IdleCheck",
     "Observed",
+    "Resumed",
     "SetAway",
     "Watch",
     "hygiene_step",
@@ -81,7 +83,16 @@ class IdleCheck:
     takeover_id: str
 
 
-HygieneMsg = Observed | IdleCheck
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """A takeover a restart found open: watched as if it had just started."""
+
+    takeover_id: str
+    room_id: str
+    session_id: str
+
+
+HygieneMsg = Observed | IdleCheck | Resumed
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +167,16 @@ def _missed(
     return replace(state, misses={**state.misses, agent_id: count}), effects
 
 
+def _watch(
+    state: HygieneState, tid: str, room_id: str, sid: str, now: float, rules: HygieneRules
+) -> tuple[HygieneState, list[HygieneEffect]]:
+    if not rules.idle_takeover_end_s:
+        return state, []
+    takeovers = {**state.takeovers, tid: Watch(room_id, sid, now)}
+    state = replace(state, takeovers=takeovers, by_session={**state.by_session, sid: tid})
+    return state, [Arm(tid, now + rules.idle_takeover_end_s)]
+
+
 def hygiene_step(
     state: HygieneState, msg: HygieneMsg, now: float, rules: HygieneRules
 ) -> tuple[HygieneState, list[HygieneEffect]]:
@@ -165,13 +186,9 @@ def hygiene_step(
                 case OfferEnded(agent_id=agent_id, outcome=outcome):
                     return _missed(state, agent_id, outcome, rules)
                 case TakeoverStarted(takeover_id=tid, session_id=sid, room_id=room_id):
-                    if room_id is None or not rules.idle_takeover_end_s:
+                    if room_id is None:
                         return state, []
-                    takeovers = {**state.takeovers, tid: Watch(room_id, sid, now)}
-                    state = replace(
-                        state, takeovers=takeovers, by_session={**state.by_session, sid: tid}
-                    )
-                    return state, [Arm(tid, now + rules.idle_takeover_end_s)]
+                    return _watch(state, tid, room_id, sid, now, rules)
                 case TakeoverEnded(takeover_id=tid):
                     return _without(state, tid), []
                 case CustomerMessaged(session_id=sid):
@@ -180,6 +197,8 @@ def hygiene_step(
                     return _touch(state, tid, now), []
                 case _:
                     return state, []
+        case Resumed(takeover_id=tid, room_id=room_id, session_id=sid):
+            return _watch(state, tid, room_id, sid, now, rules)
         case IdleCheck(takeover_id=tid):
             watch = state.takeovers.get(tid)
             if watch is None:
@@ -224,6 +243,15 @@ class Hygiene(Actor[HygieneMsg]):
 
     def set_rules(self, rules: HygieneRules) -> None:
         self._rules = rules
+
+    def resume(self, takeovers: Iterable[tuple[str, str, str]]) -> None:
+        """Before `run`: the open takeovers (takeover id, room id, session id) a restart found
+        in the journal; each gets a whole idle period from the start."""
+        for takeover_id, room_id, session_id in takeovers:
+            try:
+                tell_nowait(self.mailbox, Resumed(takeover_id, room_id, session_id))
+            except ActorError as e:
+                _log.warning("hygiene_resume_dropped", takeover=takeover_id, error=str(e))
 
     def observe(self, fact: Fact) -> None:
         """`FactTap` observer: queue the facts the rules look at; never waits."""

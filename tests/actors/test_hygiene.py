@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import trio
 
-from actors.facts import OfferEnded, TakeoverEnded
+from actors.facts import CustomerMessaged, OfferEnded, TakeoverEnded
 from actors.hygiene import (
     EndIdle,
+    Hygiene,
     HygieneRules,
     HygieneState,
     Observed,
@@ -18,12 +19,13 @@ from actors.hygiene import (
 )
 from actors.ports import (
     CloseRoom,
+    EndTakeoverRequested,
     OfferAnswered,
     PresenceChanged,
     ResolveOffer,
     RoomMessagePosted,
 )
-from actors.session_takeover import IDLE_ROOM_NOTE
+from actors.session_takeover import IDLE_ENDER, IDLE_ROOM_NOTE
 from tests.actors.harness import EPOCH
 from tests.actors.ops_rig import OpsRig, ops_domain
 
@@ -142,3 +144,21 @@ def test_rules_withdrawn_offers_leave_the_count_and_reloads_apply() -> None:
     )
     assert effects == [] and state.misses["U02"] == 1
     assert not any(isinstance(e, EndIdle) for e in effects)
+
+
+async def test_takeovers_found_open_after_a_restart_are_watched_from_the_start(
+    autojump_clock, nursery: trio.Nursery
+) -> None:
+    delivered: list[tuple[float, object]] = []
+
+    async def deliver(fact: object) -> None:
+        delivered.append((trio.current_time(), fact))
+
+    hygiene = Hygiene(HygieneRules(idle_takeover_end_s=300), deliver=deliver)
+    hygiene.resume([("t1", "C1", "s1")])
+    start = trio.current_time()
+    await nursery.start(hygiene.run)
+    await trio.sleep(299)
+    hygiene.observe(CustomerMessaged("s1", "c1", 3, "hello?", 0.0))  # activity moves it
+    await trio.sleep(400)
+    assert delivered == [(start + 599, EndTakeoverRequested("C1", IDLE_ENDER))]
