@@ -150,7 +150,7 @@ def team_table(agents: Sequence[AgentStats], names: Mapping[str, str] | None = N
     for name, a in sorted(named, key=lambda pair: pair[0].lower()):
         rows.append(
             (
-                escape_mrkdwn(name)[:24],
+                escape_mrkdwn(name[:24]),
                 status_of(a),
                 str(a.load),
                 str(a.offered),
