@@ -86,7 +86,9 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _run_sdk(url: str, token: str, callers: int, seconds: float) -> tuple[int, float, float]:
+def _run_sdk(
+    url: str, token: str, callers: int, seconds: float, channel: str = ""
+) -> tuple[int, float, float]:
     from slack_sdk import WebClient
 
     client = WebClient(token=token, base_url=url)
@@ -97,7 +99,7 @@ def _run_sdk(url: str, token: str, callers: int, seconds: float) -> tuple[int, f
     def caller(i: int) -> None:
         start_line.wait()
         while time.perf_counter() < deadline[0]:
-            client.chat_postMessage(channel=f"C{i}", text="hello")
+            client.chat_postMessage(channel=channel or f"C{i}", text="hello")
             counts[i] += 1
 
     threads = [threading.Thread(target=caller, args=(i,)) for i in range(callers)]
@@ -112,7 +114,7 @@ def _run_sdk(url: str, token: str, callers: int, seconds: float) -> tuple[int, f
 
 
 def _run_trio(
-    variant: str, url: str, token: str, callers: int, seconds: float
+    variant: str, url: str, token: str, callers: int, seconds: float, channel: str = ""
 ) -> tuple[int, float, float]:
     import httpx
     import trio
@@ -130,7 +132,7 @@ def _run_trio(
 
             async def call(i: int) -> None:
                 response = await plain.post(
-                    "chat.postMessage", json={"channel": f"C{i}", "text": "hello"}
+                    "chat.postMessage", json={"channel": channel or f"C{i}", "text": "hello"}
                 )
                 response.json()
 
@@ -147,7 +149,7 @@ def _run_trio(
             web = SlackWebClient(token, api_url=url, transport=transport, rate_limits=tiers)
 
             async def call(i: int) -> None:
-                await web.call("chat.postMessage", channel=f"C{i}", text="hello")
+                await web.call("chat.postMessage", channel=channel or f"C{i}", text="hello")
 
             closer = web.aclose
 
@@ -172,10 +174,12 @@ def _run_trio(
 
 def _variant(args: argparse.Namespace) -> None:
     if args.variant == "slack_sdk":
-        calls, elapsed, cpu = _run_sdk(args.url, args.token, args.callers, args.seconds)
+        calls, elapsed, cpu = _run_sdk(
+            args.url, args.token, args.callers, args.seconds, args.channel
+        )
     else:
         calls, elapsed, cpu = _run_trio(
-            args.variant, args.url, args.token, args.callers, args.seconds
+            args.variant, args.url, args.token, args.callers, args.seconds, args.channel
         )
     print(json.dumps({"calls": calls, "elapsed": elapsed, "cpu": cpu}))
 
@@ -199,7 +203,7 @@ def _measure(
 ) -> dict[str, float]:
     command = [
         sys.executable, __file__, "--variant", variant, "--url", url, "--token", args.token,
-        "--callers", str(args.callers), "--seconds", str(args.seconds),
+        "--callers", str(args.callers), "--seconds", str(args.seconds), "--channel", args.channel,
     ]  # fmt: skip
     server_cpu = _server_cpu(server)
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -221,6 +225,9 @@ def main() -> None:
     parser.add_argument("--callers", type=int, default=50, help="concurrent callers")
     parser.add_argument("--url", default="", help="Web API base URL (default: a local server)")
     parser.add_argument("--token", default="xoxb-benchmark")
+    parser.add_argument(
+        "--channel", default="", help="post there (a real server's channel) instead of C<caller>"
+    )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--variant", help=argparse.SUPPRESS)
