@@ -56,10 +56,10 @@ class Span(_Section):
 
 class CustomerBehaviour(_Section):
     concurrent: Annotated[int, Field(ge=1, le=200_000)] = 100
-    arrival_rate: Annotated[float, Field(gt=0, le=100_000)] = 5.0
+    arrival_rate: Annotated[float, Field(gt=0, le=100_000)] = 0.5
     total: Annotated[int, Field(ge=0, le=10_000_000)] = 0
     bot_messages: Annotated[int, Field(ge=0, le=1_000)] = 1
-    escalate_share: Share = 0.9
+    escalate_share: Share = 0.5
     messages: Annotated[int, Field(ge=0, le=100_000)] = 5
     think_s: Span = Span(min=1.0, max=3.0)
     leave_share: Share = 0.1
@@ -107,7 +107,7 @@ class ReportKnobs(_Section):
 
 class Profile(_Section):
     duration_s: Annotated[float, Field(gt=0, le=604_800)] = 60.0
-    drain_s: Annotated[float, Field(ge=0, le=86_400)] = 60.0
+    drain_s: Annotated[float, Field(ge=0, le=86_400)] = 90.0
     settle_s: Annotated[float, Field(ge=0, le=3_600)] = 15.0
     seed: int = 1
     customers: CustomerBehaviour = CustomerBehaviour()
