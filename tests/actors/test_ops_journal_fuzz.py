@@ -188,7 +188,7 @@ async def test_the_untouched_template_recovers_every_acknowledged_message(tmp_pa
     assert any(name.startswith("snapshot") for name in files) and len(acked) == 12
 
 
-@fuzz(60)
+@fuzz(150)
 @given(damage=corruptions)
 async def test_random_corruptions_are_recovered_or_refused(
     damage: list[tuple[int, str, float, int, bytes]], tmp_path_factory: pytest.TempPathFactory

@@ -198,7 +198,7 @@ def fuzz(examples: int) -> settings:
     )
 
 
-@fuzz(6)
+@fuzz(10)
 @given(batch=st.lists(steps, min_size=1, max_size=25))
 async def test_random_input_never_crashes_the_daemon_nor_loses_a_message(
     batch: list[tuple[str, Any]], tmp_path_factory: pytest.TempPathFactory, e2e_clock: MockClock
