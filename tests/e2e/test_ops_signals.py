@@ -161,7 +161,7 @@ async def test_sighup_reload_applies_the_new_offer_timeout_to_the_next_offer(
             made = await daemon.wait_log("offer_made", count=2)
             missed = await daemon.wait_log("offer_missed", deadline_s=15)
             assert missed["offer"] == made["offer"]
-            assert 2.5 <= _at(missed) - _at(made) <= 6  # missed at the new, 3 s deadline
+            assert 2.5 <= _at(missed) - _at(made) <= 10  # missed at the new, 3 s deadline (not 30)
 
             for bad, key in (
                 ({"routing": {"offer_timeout_s": -5}}, "routing.offer_timeout_s"),
