@@ -124,7 +124,7 @@ async def test_sighup_reload_applies_the_new_offer_timeout_to_the_next_offer(
 
             first_session, first_auth = await _escalate(http, chat)
             first = await _offer(http, emu, alice, 1)
-            assert 29 <= _expires_after(first) <= 31
+            assert 25 <= _expires_after(first) <= 30.5  # its expiry, seen from when it was posted
 
             changed = copy.deepcopy(data)
             changed["routing"]["offer_timeout_s"] = 3
@@ -157,7 +157,7 @@ async def test_sighup_reload_applies_the_new_offer_timeout_to_the_next_offer(
 
             await _escalate(http, chat)
             second = await _offer(http, emu, alice, 2)
-            assert 2 <= _expires_after(second) <= 4
+            assert 0 < _expires_after(second) <= 3.5
             made = await daemon.wait_log("offer_made", count=2)
             missed = await daemon.wait_log("offer_missed", deadline_s=15)
             assert missed["offer"] == made["offer"]
