@@ -8,6 +8,12 @@ are read (so a close is noticed) and ignored. The server closes the socket with 
 without a FIN does not hold a socket forever; the widget simply reconnects), and with 1001 when the
 server shuts down.
 
+The endpoint returns only once the client's side of the closing handshake has been read (or
+`CLOSE_HANDSHAKE_S` passed): Hypercorn half-closes the TCP stream from the application's task
+when the endpoint returns, while its reader task may still be answering the client's close frame;
+the two sends on one stream raise `trio.BusyResourceError` and take the server down (Hypercorn
+0.18). Waiting for the disconnect puts the reader's answer strictly before the endpoint returns.
+
 A refused handshake is answered with a plain HTTP error (401, 404, 400) and the usual JSON body
 when the server supports the ASGI denial-response extension (Hypercorn does); otherwise it is
 accepted and closed at once with 4000 + the HTTP status (4401, 4404, 4400).
@@ -34,6 +40,7 @@ _log = structlog.get_logger("chat_api")
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
+CLOSE_HANDSHAKE_S = 5.0
 
 
 class _Gone(Exception):
@@ -114,10 +121,13 @@ def websocket_events(
         log.info("chat_ws_opened", after=after)
         close_code: int | None = None
         close_reason = ""
+        client_left = False
         async with trio.open_nursery() as nursery:
 
             async def until_client_leaves() -> None:
+                nonlocal client_left
                 await _drain_inbound(websocket)
+                client_left = True
                 nursery.cancel_scope.cancel()
 
             async def until_draining() -> None:
@@ -141,9 +151,15 @@ def websocket_events(
             nursery.start_soon(until_client_leaves)
             nursery.start_soon(until_draining)
             nursery.start_soon(push)
-        if close_code is not None:
+        if close_code is not None and not client_left:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await websocket.close(code=close_code, reason=close_reason)
+        if not client_left:
+            with (
+                contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError),
+                trio.move_on_after(CLOSE_HANDSHAKE_S),
+            ):
+                await _drain_inbound(websocket)
         log.info("chat_ws_closed", code=close_code, reason=close_reason)
 
     return endpoint

@@ -114,8 +114,7 @@ async def asgi_websocket(
             try:
                 yield ws
             finally:
-                if ws.closed is None:
-                    await ws.disconnect()
+                await ws.disconnect()  # a real client answers the server's close frame too
     if refused is not None:
         raise refused
 

@@ -7,6 +7,7 @@ server on 127.0.0.1:0 with the trio-websocket client, including a socket dropped
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -226,3 +227,34 @@ async def _conversation_over_a_real_socket(chat: Chat, proxy_nursery: trio.Nurse
                 await ws.get_message()
             assert closed.value.reason.code == 1001
     # server_nursery exited, so `run` returned: the shutdown completed on its own.
+
+
+async def test_many_customers_closing_while_their_sockets_close_keep_the_server_up() -> None:
+    """Regression: the endpoint returning while Hypercorn's reader answered the client's close
+    frame made two tasks send on one stream; trio.BusyResourceError took the whole server down.
+    The widget closes exactly like this: POST /close, read `closed`, leave at once. The customers
+    run in their own process so that their close frames race the server's for real."""
+    rounds, per_round = 3, 100
+    with trio.fail_after(120):
+        async with serving() as chat, trio.open_nursery() as server_nursery:
+            server = ChatServer(chat.domain, HTTP)
+            base = await server_nursery.start(server.run)
+            storm = await trio.run_process(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.transport.ws_close_storm",
+                    base,
+                    str(rounds),
+                    str(per_round),
+                ],
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+            assert storm.returncode == 0, storm.stderr.decode()[-2000:]
+            lines = storm.stdout.decode().split()
+            assert lines == [
+                word for n in range(rounds) for word in (str(n), str(per_round), "200")
+            ]
+            server.shutdown()
