@@ -26,7 +26,11 @@ import trio
 
 from transport.slack_web_h1 import Answer, ProtocolError, ResponseParser, encode_request
 
-__all__ = ["TransportStatistics", "TrioHttpTransport"]
+__all__ = ["KEEPALIVE_EXPIRY_S", "TransportStatistics", "TrioHttpTransport"]
+
+# Hypercorn, uvicorn and Node close a keep-alive connection idle for 5 s; a request written to
+# one at that moment fails as "server disconnected". Dropping ours first costs a reconnect.
+KEEPALIVE_EXPIRY_S = 4.0
 
 _Origin = tuple[str, str, int]
 _STREAM_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)
@@ -60,7 +64,7 @@ class TrioHttpTransport(httpx.AsyncBaseTransport):
         self,
         *,
         max_connections: int = 50,
-        keepalive_expiry_s: float = 15.0,
+        keepalive_expiry_s: float = KEEPALIVE_EXPIRY_S,
         ssl_context: ssl.SSLContext | None = None,
         max_response_bytes: int = 16 * 1024 * 1024,
     ) -> None:

@@ -188,6 +188,22 @@ async def test_connections_idle_past_the_keepalive_expiry_are_replaced(
     assert server.connections == 2
 
 
+async def test_by_default_connections_are_dropped_before_a_server_s_5_s_idle_close(
+    server: Server, mock_clock: trio.testing.MockClock
+) -> None:
+    mock_clock.rate = 1.0
+    transport = TrioHttpTransport()
+    with trio.fail_after(60):
+        await transport.handle_async_request(request(server))
+        mock_clock.jump(3.9)
+        await transport.handle_async_request(request(server))
+        assert server.connections == 1
+        mock_clock.jump(4.1)  # a 5 s server would close it in 0.9 s: not reused
+        await transport.handle_async_request(request(server))
+        await transport.aclose()
+    assert server.connections == 2
+
+
 async def test_connect_failure_is_a_connect_error() -> None:
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(
