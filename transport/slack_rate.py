@@ -10,6 +10,9 @@ queue FIFO behind a `trio.Lock` per bucket, so a caller never overtakes an earli
 blocks its whole method until ``Retry-After`` has passed (`RateLimiter.block`); other methods
 keep flowing. Per-channel tiers (chat.postMessage, about one per second per channel) keep one
 bucket per channel and forget idle ones.
+
+`eta(method, channel)` tells without waiting when a call made now would pass (behind the callers
+already queued), so a caller with a budget of its own can decide not to queue at all.
 """
 
 from __future__ import annotations
@@ -138,11 +141,12 @@ class RateLimiterStatistics:
 
 
 class _Bucket:
-    __slots__ = ("lock", "tat")
+    __slots__ = ("lock", "tat", "waiting")
 
     def __init__(self) -> None:
         self.tat = -math.inf  # GCRA theoretical arrival time of the next call
         self.lock = trio.Lock()
+        self.waiting = 0  # callers queued on this bucket
 
 
 class _MethodState:
@@ -221,9 +225,32 @@ class RateLimiter:
                 return 0.0
         return await self._queue(state, bucket, now)
 
+    def eta(self, method: str, channel: str | None = None) -> float:
+        """Seconds from now until a call of `method` (on `channel`) made now would pass: 0.0
+        when at once. Counts the callers already queued ahead of it and any 429 block; does
+        not wait and does not take a turn."""
+        state = self._states.get(method)
+        if state is None:
+            return 0.0  # never called: a fresh, full bucket
+        now = trio.current_time()
+        start = max(now, state.blocked_until)
+        tier = state.tier
+        if tier is None:
+            return start - now
+        bucket = state.bucket if not tier.per_channel else state.channels.get(channel or "")
+        if bucket is None:
+            return start - now
+        # GCRA: the k-th of the calls from `start` on passes at
+        # max(start, max(tat, start) + (k - burst) * interval); ours is k = waiting + 1.
+        ahead = bucket.waiting + 1 - tier.burst
+        ready = max(start, max(bucket.tat, start) + ahead * tier.interval)
+        return ready - now
+
     async def _queue(self, state: _MethodState, bucket: _Bucket | None, start: float) -> float:
         tier = state.tier
         state.waiting += 1
+        if bucket is not None:
+            bucket.waiting += 1
         try:
             async with bucket.lock if bucket is not None else state.lock:
                 while True:
@@ -238,6 +265,8 @@ class RateLimiter:
                     bucket.tat = max(bucket.tat, now) + tier.interval
         finally:
             state.waiting -= 1
+            if bucket is not None:
+                bucket.waiting -= 1
         delay = now - start
         state.admitted += 1
         if delay > 0:

@@ -376,6 +376,10 @@ class SlackWebClient:
             return Failure("timeout", f"no answer within {core.retry.attempt_timeout_s}s", True)
         return classify(method, status, headers, content, core.retry.default_retry_after_s)
 
+    def rate_eta(self, method: str, channel: str | None = None) -> float:
+        """Seconds until a call of `method` made now would pass its rate tier (0.0: at once)."""
+        return self._core.limiter.eta(method, channel)
+
     def statistics(self) -> SlackWebStatistics:
         core = self._core
         methods = {

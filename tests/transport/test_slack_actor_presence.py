@@ -12,7 +12,7 @@ import trio.testing
 from actors.ports import PresenceChanged
 from transport.slack_errors import SlackApiError, SlackTimeout
 from transport.slack_lanes import Lanes
-from transport.slack_presence import Presence
+from transport.slack_presence import Presence, Profiles
 from transport.slack_rate import RateLimits, Tier
 from transport.slack_web import RetryPolicy, SlackWebClient
 
@@ -129,47 +129,185 @@ async def test_a_confirmation_is_published_unchanged_and_a_failed_one_by_the_nex
     # answer, or after a failure the next poll's, must reach it even though nothing changed.
     fake = FakePresence({"U1": "active"})
     published = Published()
-    presence = Presence(fake.web(), published, agents=["U1"], interval_s=10.0, min_gap_s=0)
+    presence = Presence(
+        fake.web(), published, agents=["U1"], interval_s=10.0, min_gap_s=0, confirm_budget_s=2.0
+    )
     await presence.fetch("U1")
     assert await presence.confirm("U1") is True
     del fake.presence["U1"]  # Slack cannot tell: user_not_found
     with pytest.raises(SlackApiError):
         await presence.confirm("U1")
+    assert presence.statistics().known == {"U1": True}  # a failure forgets nothing
     fake.presence["U1"] = "active"
     with trio.move_on_after(5):
-        await presence.poll()
-    assert [fact for _, fact in published.facts] == [PresenceChanged("U1", True)] * 3
+        await presence.poll()  # yields to the confirmations for their budget, then polls
+    assert published.facts == [(0.0, PresenceChanged("U1", True))] * 2 + [
+        (2.0, PresenceChanged("U1", True))
+    ]
 
 
-async def test_a_confirmation_stuck_behind_its_tier_answers_the_presence_last_seen(
+def one_a_minute(fake: FakePresence, *, delay_s: float = 0.0) -> SlackWebClient:
+    """users.getPresence at one call a minute; Slack answers after `delay_s`."""
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        await trio.sleep(delay_s)
+        return fake.handle(request)
+
+    return SlackWebClient(
+        "xoxb-test",
+        api_url="http://slack.test/api/",
+        transport=httpx.MockTransport(handle),
+        rate_limits=RateLimits.off().with_tiers({"users.getPresence": Tier(1, burst=1)}),
+        retry=RetryPolicy(max_attempts=1),
+    )
+
+
+async def test_confirmations_behind_a_saturated_tier_answer_at_once_from_what_was_seen(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    # A rush of offers saturates users.getPresence's tier: a confirmation that cannot be made
-    # within its budget answers what was seen last instead of timing out the domain's ask.
+    # The old failure: a rush of offers saturates users.getPresence's tier; two confirmations of
+    # one agent queued behind it; the first answered from the presence last seen after its
+    # budget and forgot it, so the second found nothing and the agent was counted away.
     fake = FakePresence({"U1": "active", "U2": "active"})
-    one_a_minute = RateLimits.off().with_tiers({"users.getPresence": Tier(1, burst=1)})
+    web = one_a_minute(fake)
+    published = Published()
+    presence = Presence(web, published, agents=["U1", "U2"], confirm_budget_s=4.0)
+    await presence.fetch("U1")  # the tier's one call of this minute
+    answers: list[tuple[float, bool]] = []
+
+    async def confirm() -> None:
+        answers.append((trio.current_time(), await presence.confirm("U1")))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(confirm)
+        nursery.start_soon(confirm)
+    assert answers == [(0.0, True), (0.0, True)]  # at once, neither counts the agent away
+    assert [c for _, c in fake.calls] == ["U1"]  # and no call queued behind the tier
+    assert presence.statistics().known == {"U1": True}  # nothing forgotten
+    assert await presence.confirm("U1") is True
+    stats = presence.statistics()
+    assert (stats.confirms, stats.confirms_from_last_seen) == (3, 3)
+    assert published.facts == [(0.0, PresenceChanged("U1", True))] * 4
+
+
+async def test_a_confirmation_waits_for_its_turn_only_within_the_short_budget(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakePresence({"U1": "active"})
+    tier = RateLimits.off().with_tiers({"users.getPresence": Tier(120, burst=1)})  # every 0.5 s
     web = SlackWebClient(
         "xoxb-test",
         api_url="http://slack.test/api/",
         transport=httpx.MockTransport(fake.handle),
-        rate_limits=one_a_minute,
+        rate_limits=tier,
         retry=RetryPolicy(max_attempts=1),
     )
-    published = Published()
-    presence = Presence(web, published, agents=["U1", "U2"], confirm_budget_s=4.0)
-    assert await presence.confirm("U1") is True  # the tier's one call of this minute
-    assert await presence.confirm("U1") is True  # seen 0 s ago: answered at the budget
-    assert trio.current_time() == 4.0
-    with pytest.raises(SlackTimeout):  # never seen: nothing to answer with
+    presence = Presence(web, Published(), agents=["U1"], confirm_wait_s=0.5)
+    assert await presence.confirm("U1") is True
+    assert web.rate_eta("users.getPresence") == 0.5
+    fake.presence["U1"] = "away"
+    assert await presence.confirm("U1") is False  # its turn came at 0.5 s: Slack asked
+    assert [t for t, _ in fake.calls] == [0.0, 0.5]
+    assert presence.statistics().confirms_from_last_seen == 0
+
+
+async def test_an_agent_never_seen_waits_for_slack_up_to_the_budget(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakePresence({"U1": "active", "U2": "active", "U3": "away"})
+    web = one_a_minute(fake)
+    presence = Presence(web, Published(), agents=["U1", "U2", "U3"], confirm_budget_s=4.0)
+    assert await presence.confirm("U1") is True
+    with pytest.raises(SlackTimeout):  # never seen, and the tier's next call is at 60 s
         await presence.confirm("U2")
-    assert trio.current_time() == 8.0
-    assert [c for _, c in fake.calls] == ["U1"]
+    assert trio.current_time() == 4.0
+    await trio.sleep(54.0)
+    with trio.move_on_after(10):  # t=58: the tier passes a call at 60 s, within the budget
+        assert await presence.confirm("U3") is False
+    assert trio.current_time() == 60.0
+    assert fake.calls == [(0.0, "U1"), (60.0, "U3")]
+
+
+async def confirm_at(
+    presence: Presence, agent_id: str, after_s: float, answers: list[tuple[float, bool]]
+) -> None:
+    await trio.sleep(after_s)
+    active = await presence.confirm(agent_id)
+    answers.append((trio.current_time(), active))
+
+
+async def test_concurrent_confirmations_of_one_agent_share_one_call(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakePresence({"U1": "away"})
+    presence = Presence(
+        one_a_minute(fake, delay_s=1.5), Published(), agents=["U1"], confirm_budget_s=4.0
+    )
+    answers: list[tuple[float, bool]] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(confirm_at, presence, "U1", 0.0, answers)
+        nursery.start_soon(confirm_at, presence, "U1", 1.0, answers)
+        nursery.start_soon(confirm_at, presence, "U1", 1.0, answers)
+    assert answers == [(1.5, False)] * 3
+    assert [c for _, c in fake.calls] == ["U1"]  # one call, answered at 1.5 s
+    assert presence.statistics().confirms_shared == 2
+
+
+async def test_slack_slower_than_the_budget_answers_every_waiter_from_what_was_seen(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakePresence({"U1": "away"})
+    published = Published()
+    presence = Presence(
+        one_a_minute(fake, delay_s=9.0), published, agents=["U1"], confirm_budget_s=4.0
+    )
+    presence.note("U1", True)  # seen active (RTM, a poll)
+    answers: list[tuple[float, bool]] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(confirm_at, presence, "U1", 0.0, answers)
+        nursery.start_soon(confirm_at, presence, "U1", 2.0, answers)
+    assert answers == [(4.0, True), (4.0, True)]
     stats = presence.statistics()
-    assert (stats.confirms, stats.confirms_from_last_seen) == (3, 1)
-    assert published.facts == [
-        (0.0, PresenceChanged("U1", True)),
-        (4.0, PresenceChanged("U1", True)),
-    ]
+    assert (stats.confirms, stats.confirms_shared, stats.confirms_from_last_seen) == (2, 1, 2)
+    assert published.facts == [(4.0, PresenceChanged("U1", True))] * 2
+
+
+async def test_the_poll_yields_the_tier_to_confirmations(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakePresence({"U1": "active", "U2": "active"})
+    tier = RateLimits.off().with_tiers({"users.getPresence": Tier(20, burst=1)})  # 3 s apart
+    web = SlackWebClient(
+        "xoxb-test",
+        api_url="http://slack.test/api/",
+        transport=httpx.MockTransport(fake.handle),
+        rate_limits=tier,
+        retry=RetryPolicy(max_attempts=1),
+    )
+    presence = Presence(
+        web, Published(), agents=["U1", "U2"], interval_s=2.0, min_gap_s=0, confirm_budget_s=2.0
+    )
+    confirmed: list[tuple[float, bool]] = []
+
+    async def offers() -> None:  # a confirmation every second for 6 s
+        for _ in range(6):
+            confirmed.append((trio.current_time(), await presence.confirm("U1")))
+            await trio.sleep(1.0)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(offers)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(presence.poll)
+        await trio.sleep(12.5)
+        nursery.cancel_scope.cancel()
+    # confirmations: Slack at 0 s and 3 s (the tier's pace), what was seen in between
+    assert confirmed == [(float(t), True) for t in range(6)]
+    # the poll waited until 2 s after the last confirmation (asked at 5 s), then took the
+    # tier's turns as they came (never queueing in it)
+    assert fake.calls == [(0.0, "U1"), (3.0, "U1"), (7.0, "U1"), (10.0, "U2")]
+    stats = presence.statistics()
+    assert stats.confirms_from_last_seen == 4 and stats.polls_deferred == 3  # the 3rd: at 13 s
+    assert web.statistics().queue.methods["users.getPresence"].waited == 0
 
 
 async def test_rtm_mode_polls_one_round(autojump_clock: trio.testing.MockClock) -> None:
@@ -177,6 +315,53 @@ async def test_rtm_mode_polls_one_round(autojump_clock: trio.testing.MockClock) 
     presence = Presence(fake.web(), Published(), agents=["U1", "U2"], min_gap_s=1.5)
     await presence.poll(once=True)
     assert fake.calls == [(0.0, "U1"), (1.5, "U2")]
+
+
+# --- profiles ------------------------------------------------------------------------------------
+
+
+async def test_a_profile_is_kept_fresh_s_and_fetches_of_one_agent_share_a_call(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    calls: list[float] = []
+    title = {"U1": "Support lead"}
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(trio.current_time())
+        await trio.sleep(1.0)
+        if "U1" not in title:
+            return httpx.Response(200, json={"ok": False, "error": "user_not_found"})
+        profile = {"real_name": "Alice", "title": title["U1"], "image_72": "https://a/72.png"}
+        return httpx.Response(200, json={"ok": True, "user": {"name": "alice", "profile": profile}})
+
+    web = SlackWebClient(
+        "xoxb-test",
+        api_url="http://slack.test/api/",
+        transport=httpx.MockTransport(handle),
+        rate_limits=RateLimits.off(),
+        retry=RetryPolicy(max_attempts=1),
+    )
+    profiles = Profiles(web, fresh_s=60.0)
+    got: list[str] = []
+
+    async def fetch() -> None:
+        got.append((await profiles.fetch("U1")).title)
+
+    async with trio.open_nursery() as nursery:  # three accepts at once: one users.info
+        for _ in range(3):
+            nursery.start_soon(fetch)
+    assert got == ["Support lead"] * 3 and calls == [0.0]
+    title["U1"] = "Manager"
+    await trio.sleep(30.0)
+    assert (await profiles.fetch("U1")).title == "Support lead"  # kept: no call
+    await trio.sleep(30.0)
+    assert (await profiles.fetch("U1")).title == "Manager"  # 61 s old: fetched again
+    assert calls == [0.0, 61.0] and profiles.avatars == {"U1": "https://a/72.png"}
+    del title["U1"]
+    await trio.sleep(60.0)
+    assert (await profiles.fetch("U1")).title == "Manager"  # Slack fails: the kept one
+    with pytest.raises(SlackApiError):
+        await profiles.fetch("U2")  # nothing kept: the error
 
 
 # --- lanes ---------------------------------------------------------------------------------------

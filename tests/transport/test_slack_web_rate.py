@@ -153,3 +153,57 @@ async def test_idle_channel_buckets_are_forgotten(autojump_clock: object) -> Non
     for i in range(300):
         await limiter.acquire("chat.postMessage", f"new{i}")
     assert limiter.statistics().methods["chat.postMessage"].channel_buckets == 300
+
+
+# --- eta: when a call made now would pass, without waiting --------------------------------------
+
+
+async def test_eta_follows_the_burst_and_the_interval(autojump_clock: object) -> None:
+    limiter = RateLimiter(RateLimits.off().with_tiers({"users.getPresence": Tier(60, burst=2)}))
+    assert limiter.eta("users.getPresence") == 0.0  # never called: a full bucket
+    await limiter.acquire("users.getPresence")
+    assert limiter.eta("users.getPresence") == 0.0  # one of the burst left
+    await limiter.acquire("users.getPresence")
+    assert limiter.eta("users.getPresence") == 1.0
+    await trio.sleep(0.25)
+    assert limiter.eta("users.getPresence") == 0.75
+    assert await limiter.acquire("users.getPresence") == 0.75  # the eta was exact
+    assert trio.current_time() == 1.0
+    assert limiter.eta("users.getPresence") == 1.0
+    assert limiter.statistics().methods["users.getPresence"].admitted == 3
+
+
+async def test_eta_counts_the_callers_queued_ahead(autojump_clock: object) -> None:
+    limiter = RateLimiter(RateLimits.off().with_tiers({"users.getPresence": Tier(30, burst=1)}))
+    await limiter.acquire("users.getPresence")
+    served: list[float] = []
+
+    async def caller() -> None:
+        await limiter.acquire("users.getPresence")
+        served.append(trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        for expected in (2.0, 4.0, 6.0):
+            assert limiter.eta("users.getPresence") == expected
+            nursery.start_soon(caller)
+            await trio.testing.wait_all_tasks_blocked()
+        assert limiter.eta("users.getPresence") == 8.0
+        assert limiter.eta("users.info") == 0.0  # other methods are not held up
+    assert served == [2.0, 4.0, 6.0]
+    assert limiter.eta("users.getPresence") == 2.0
+
+
+async def test_eta_sees_429_blocks_and_channels(autojump_clock: object) -> None:
+    limiter = RateLimiter(RateLimits.slack())
+    limiter.block("conversations.open", 7.0)  # a method with no call yet
+    assert limiter.eta("conversations.open") == 7.0
+    for _ in range(3):  # chat.postMessage: burst 3 per channel, then one a second
+        await limiter.acquire("chat.postMessage", "D1")
+    assert limiter.eta("chat.postMessage", "D1") == 1.0
+    assert limiter.eta("chat.postMessage", "D2") == 0.0
+    unpaced = RateLimiter(RateLimits.off())
+    await unpaced.acquire("chat.update")
+    unpaced.block("chat.update", 3.0)
+    assert unpaced.eta("chat.update") == 3.0
+    await trio.sleep(3.0)
+    assert unpaced.eta("chat.update") == 0.0 and limiter.eta("conversations.open") == 4.0
