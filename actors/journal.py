@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import msgpack
 import structlog
 import trio
 
@@ -35,7 +36,13 @@ from actors.journal_errors import (
     RecordInvalid,
     UnsupportedVersion,
 )
-from actors.journal_framing import SNAPSHOT_TYPE, VERSION, encode_body, encode_record
+from actors.journal_framing import (
+    SNAPSHOT_TYPE,
+    VERSION,
+    encode_body,
+    encode_record,
+    frame_payload,
+)
 from actors.journal_recovery import (
     MAX_SNAPSHOT_BYTES,
     Dropped,
@@ -276,15 +283,30 @@ class JournalActor:
         The file is written atomically (temp, fsync, rename, directory fsync) once those records
         are durable. Two snapshots are kept; segments the older one covers are removed.
         """
+        covers = self._snapshot_covers(lsn)
+        if not isinstance(state, Mapping):
+            raise RecordInvalid(f"snapshot state is a mapping, not {type(state).__name__}")
+        body = {"v": VERSION, "lsn": covers, "type": SNAPSHOT_TYPE, "state": dict(state)}
+        return await self._write_snapshot(covers, encode_body(body, max_payload=MAX_SNAPSHOT_BYTES))
+
+    async def snapshot_packed(self, packed_state: bytes, *, lsn: int) -> int:
+        """`snapshot` of a state already packed as msgpack (`actors.snapshot_packer`): the
+        file is the same as `snapshot(msgpack.unpackb(packed_state), lsn=lsn)` writes."""
+        covers = self._snapshot_covers(lsn)
+        payload = b"".join((_packed_snapshot_head(covers), packed_state))
+        if len(payload) > MAX_SNAPSHOT_BYTES:
+            raise RecordInvalid(f"encoded size {len(payload)} exceeds {MAX_SNAPSHOT_BYTES} bytes")
+        return await self._write_snapshot(covers, frame_payload(payload))
+
+    def _snapshot_covers(self, lsn: int | None) -> int:
         if not self._open:
             raise JournalClosed("the journal is not running")
         covers = self._next_lsn - 1 if lsn is None else lsn
         if not self._snapshot_lsn <= covers < self._next_lsn:
             raise ValueError(f"lsn {covers} outside {self._snapshot_lsn}..{self._next_lsn - 1}")
-        if not isinstance(state, Mapping):
-            raise RecordInvalid(f"snapshot state is a mapping, not {type(state).__name__}")
-        body = {"v": VERSION, "lsn": covers, "type": SNAPSHOT_TYPE, "state": dict(state)}
-        frame = encode_body(body, max_payload=MAX_SNAPSHOT_BYTES)
+        return covers
+
+    async def _write_snapshot(self, covers: int, frame: bytes) -> int:
         async with self._snapshot_lock:
             if covers:
                 await self.wait_durable(covers)
@@ -338,3 +360,13 @@ class JournalActor:
             "snapshot_lsn": self._snapshot_lsn,
             "snapshots_written": self._snapshots_written,
         }
+
+
+def _packed_snapshot_head(covers: int) -> bytes:
+    """The snapshot body map up to its "state" value, as `encode_body` packs it."""
+    packer = msgpack.Packer(use_bin_type=True)
+    head = [packer.pack_map_header(4)]
+    for key, value in (("v", VERSION), ("lsn", covers), ("type", SNAPSHOT_TYPE)):
+        head += [packer.pack(key), packer.pack(value)]
+    head.append(packer.pack("state"))
+    return b"".join(head)

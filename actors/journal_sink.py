@@ -9,7 +9,9 @@ The sink also folds every fact into the `DurableState` it was given (the state `
 produced at startup), in the very order the records get their LSNs: the state always equals
 the journal up to its last appended record. A snapshot is that state encoded
 (`actors.state_codec`), covering exactly those records, without reading the live actors (whose
-state runs ahead of or behind the journal while facts are in flight).
+state runs ahead of or behind the journal while facts are in flight). It is packed by
+`actors.snapshot_packer`: what is new since the last snapshot only, a chunk at a time, so a
+snapshot does not stall the loop (one snapshot at a time).
 
     journal = JournalActor.from_settings(settings.journal)
     recovery = await nursery.start(journal.run)
@@ -32,7 +34,7 @@ from actors.durable_state import DurableState
 from actors.fact_codec import encode_fact
 from actors.facts import Fact
 from actors.journal import JournalActor, JournalFailed
-from actors.state_codec import encode_state
+from actors.snapshot_packer import SnapshotPacker
 
 __all__ = ["JournalSink", "JournalSinkStatistics"]
 
@@ -64,6 +66,8 @@ class JournalSink:
         self._retry_s = snapshot_retry_s
         self._recorded = self._snapshots = self._failures = self._snapshot_lsn = 0
         self._snapshotted = trio.Event()
+        self._packer = SnapshotPacker()
+        self._one_snapshot = trio.Lock()
 
     async def record(self, fact: Fact) -> None:
         """Append `fact`; returns once it is durable. A fact the journal refuses raises
@@ -76,11 +80,12 @@ class JournalSink:
     async def snapshot(self) -> int | None:
         """Snapshot the state (it covers every record appended so far); None when no record
         came since the last one."""
-        covers = self._journal.statistics().last_lsn
-        if covers <= self._journal.statistics().snapshot_lsn:
-            return None
-        body = encode_state(self.state)  # no checkpoint since `covers` was read
-        lsn = await self._journal.snapshot(body, lsn=covers)
+        async with self._one_snapshot:
+            covers = self._journal.statistics().last_lsn
+            if covers <= self._journal.statistics().snapshot_lsn:
+                return None
+            capture = self._packer.capture(self.state)  # no checkpoint since `covers` was read
+            lsn = await self._journal.snapshot_packed(await capture.finish(), lsn=covers)
         self._snapshots += 1
         self._snapshot_lsn = lsn
         written, self._snapshotted = self._snapshotted, trio.Event()

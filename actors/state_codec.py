@@ -59,8 +59,14 @@ __all__ = [
     "SNAPSHOT_SCHEMA",
     "SnapshotDecodeError",
     "SnapshotSchemaTooNew",
+    "customer_head",
     "decode_state",
+    "encode_event",
+    "encode_line",
+    "encode_small_parts",
     "encode_state",
+    "session_head",
+    "session_takeover",
 ]
 
 SNAPSHOT_SCHEMA = 1
@@ -82,11 +88,11 @@ def _profile(profile: AgentProfile | None) -> dict[str, str] | None:
     return None if profile is None else encode_profile(profile)
 
 
-def _line(line: TranscriptLine) -> list[Any]:
+def encode_line(line: TranscriptLine) -> list[Any]:
     return [line.speaker, line.author_id, line.author_name, line.text, line.at]
 
 
-def _event(e: CustomerEvent) -> list[Any]:
+def encode_event(e: CustomerEvent) -> list[Any]:
     return [e.seq, e.type, e.text, _profile(e.agent), e.at]
 
 
@@ -108,12 +114,18 @@ def _takeover(tk: TakeoverState) -> list[Any]:
         _profile(tk.profile),
         tk.responded,
         list(tk.seen),
-        [[seq, _line(line)] for seq, line in tk.relays],
+        [[seq, encode_line(line)] for seq, line in tk.relays],
         tk.last_heard,
     ]
 
 
-def _session(s: SessionState) -> list[Any]:
+def customer_head(c: CustomerState) -> list[Any]:
+    """A customer's row without its transcript (the row's last item)."""
+    return [c.customer_id, c.name, c.email]
+
+
+def session_head(s: SessionState) -> list[Any]:
+    """A session's row up to its events (followed by the events, then the takeover)."""
     return [
         s.session_id,
         s.customer_id,
@@ -124,9 +136,15 @@ def _session(s: SessionState) -> list[Any]:
         s.still_looking_sent,
         s.unanswered,
         s.owes_no_agent,
-        [_event(e) for e in s.events],
-        None if s.takeover is None else _takeover(s.takeover),
     ]
+
+
+def session_takeover(s: SessionState) -> list[Any] | None:
+    return None if s.takeover is None else _takeover(s.takeover)
+
+
+def _session(s: SessionState) -> list[Any]:
+    return [*session_head(s), [encode_event(e) for e in s.events], session_takeover(s)]
 
 
 def _agent(agent_id: str, a: AgentState) -> list[Any]:
@@ -146,10 +164,17 @@ def encode_state(state: DurableState) -> dict[str, Any]:
     return {
         "schema": SNAPSHOT_SCHEMA,
         "customers": [
-            [c.customer_id, c.name, c.email, [_line(line) for line in c.lines]]
+            [*customer_head(c), [encode_line(line) for line in c.lines]]
             for c in state.customers.values()
         ],
         "sessions": [_session(s) for s in state.sessions.values()],
+        **encode_small_parts(state),
+    }
+
+
+def encode_small_parts(state: DurableState) -> dict[str, Any]:
+    """Every part of the snapshot after "sessions", in order."""
+    return {
         "escalations": [
             [
                 e.escalation_id,

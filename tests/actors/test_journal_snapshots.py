@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 import trio
 import trio.testing
@@ -166,3 +167,24 @@ async def test_the_owner_is_told_when_a_snapshot_is_due(tmp_path: Path) -> None:
         with trio.fail_after(5):
             await journal.wait_snapshot_due()
         nursery.cancel_scope.cancel()
+
+
+async def test_a_packed_snapshot_is_the_same_file_as_a_mapping_snapshot(tmp_path: Path) -> None:
+    state = {"transcripts": {"S1": ["a", "b"]}, "count": 2, "big": list(range(70_000))}
+    written: dict[str, bytes] = {}
+    for way in ("mapping", "packed"):
+        journal = JournalActor(tmp_path / way, fsync="off")
+        async with trio.open_nursery() as nursery:
+            await nursery.start(journal.run)
+            for n in range(3):
+                await journal.append(_record(random.Random(n), n))
+            if way == "mapping":
+                await journal.snapshot(state, lsn=2)
+            else:
+                await journal.snapshot_packed(msgpack.packb(state, use_bin_type=True), lsn=2)
+            nursery.cancel_scope.cancel()
+        (snapshot,) = (tmp_path / way).glob("snapshot-*.snap")
+        written[way] = snapshot.read_bytes()
+        recovery = await _recover(tmp_path / way)
+        assert recovery.snapshot == state and len(recovery.records) == 1
+    assert written["packed"] == written["mapping"]
