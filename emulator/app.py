@@ -23,6 +23,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from emulator.api_views import home_routes
+from emulator.asgi_front import Front
 from emulator.config import Credentials, EmulatorConfig
 from emulator.console_routes import EmuRoutes
 from emulator.delivery import AppRouter, ChangeFeed, Targets
@@ -101,7 +102,7 @@ class Emulator:
             feed=self.feed,
             stats=self.statistics,
         )
-        self.app = Starlette(
+        self.starlette = Starlette(
             routes=[
                 Route("/", self._home),
                 Route("/api/{method:str}", self.web_api.endpoint, methods=["GET", "POST"]),
@@ -115,6 +116,7 @@ class Emulator:
                 ),
             ]
         )
+        self.app = Front(self.web_api, self.starlette)  # what the server runs
         self.base_url: str | None = None
 
     # Links: where the WebSocket endpoints are ----------------------------------------------

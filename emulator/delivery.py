@@ -90,18 +90,21 @@ class AppRouter:
     # facts ----------------------------------------------------------------------------------
 
     def settle(self) -> None:
-        happenings = self.ws.drain()
-        for happening in happenings:
+        """Fan out the facts of the last mutation: each message event is built once, for the
+        app (when its bot is in the channel) and for the members' RTM connections."""
+        for happening in self.ws.drain():
             if isinstance(happening, PresenceChanged):
+                self.rtm.publish_presence(happening)
                 continue
             channel = self.ws.channels.get(happening.channel)
-            if channel is None or self.ws.bot.id not in channel.members:
+            if channel is None:
                 continue
             event = payloads.message_event(self.ws, channel, happening)
-            if event is not None:
+            if event is None:
+                continue
+            if self.ws.bot.id in channel.members:
                 self._send_event(event)
-        if happenings:
-            self.rtm.publish(happenings)
+            self.rtm.publish_message(channel, event)
         if self.ws.version != self._version:
             self._version = self.ws.version
             self.feed.notify()

@@ -6,7 +6,7 @@ whose `presence_change` the connection receives), `presence_query` (answers thei
 `message` (posts as the connection's user, answered with `reply_to`); and the server events
 `message` (for channels the user is a member of) and `presence_change`.
 
-Accepts: `publish()` with workspace facts from the event router, `serve()` per accepted WebSocket,
+Accepts: `publish_message()` and `publish_presence()` from the event router, `serve()` per accepted WebSocket,
 `drop()` from the fault knobs.
 """
 
@@ -26,7 +26,7 @@ import trio
 
 from emulator import payloads
 from emulator.errors import SlackError
-from emulator.workspace import Happening, PresenceChanged, User, Workspace
+from emulator.workspace import Channel, PresenceChanged, User, Workspace
 from emulator.wsio import SocketClosed, TextSocket
 
 __all__ = ["RtmHub", "RtmStats"]
@@ -59,6 +59,7 @@ class RtmHub:
         self.post = post
         self._tickets: dict[str, tuple[str, bool]] = {}
         self._connections: dict[int, _Connection] = {}
+        self._by_user: dict[str, list[_Connection]] = {}  # user id -> their connections
         self._ids = itertools.count(1)
         self._sent = 0
 
@@ -70,27 +71,26 @@ class RtmHub:
     def take_ticket(self, ticket: str | None) -> tuple[str, bool] | None:
         return self._tickets.pop(ticket or "", None)
 
-    def publish(self, happenings: list[Happening]) -> None:
+    def publish_presence(self, happening: PresenceChanged) -> None:
+        """`presence_change` to the connections subscribed to that user."""
+        for conn in self._connections.values():
+            if happening.user in conn.subscriptions:
+                event = payloads.presence_change(
+                    [happening.user], happening.presence, batch=conn.batch
+                )
+                self._send(conn, event)
+
+    def publish_message(self, channel: Channel, event: dict[str, Any]) -> None:
+        """A `message` event to the connections of the channel's members, encoded once."""
         if not self._connections:
             return
-        for happening in happenings:
-            if isinstance(happening, PresenceChanged):
-                for conn in self._connections.values():
-                    if happening.user in conn.subscriptions:
-                        event = payloads.presence_change(
-                            [happening.user], happening.presence, batch=conn.batch
-                        )
-                        self._send(conn, event)
-                continue
-            channel = self.ws.channels.get(happening.channel)
-            if channel is None:
-                continue
-            message = payloads.message_event(self.ws, channel, happening)
-            if message is None:
-                continue
-            for conn in self._connections.values():
-                if conn.user in channel.members:
-                    self._send(conn, message)
+        text: str | None = None
+        for member in channel.members:
+            for conn in self._by_user.get(member, ()):
+                if text is None:
+                    text = json.dumps(event, separators=(",", ":"))
+                self._sent += 1
+                conn.outbox.send_nowait(text)
 
     def _send(self, conn: _Connection, event: dict[str, Any]) -> None:
         self._sent += 1
@@ -100,6 +100,7 @@ class RtmHub:
         send, receive = trio.open_memory_channel[str](math.inf)
         conn = _Connection(next(self._ids), user_id, batch, send)
         self._connections[conn.id] = conn
+        self._by_user.setdefault(user_id, []).append(conn)
         log.info("rtm_connected", connection=conn.id, user=user_id)
         try:
             with conn.cancel:
@@ -113,6 +114,10 @@ class RtmHub:
             pass
         finally:
             del self._connections[conn.id]
+            same_user = self._by_user[user_id]
+            same_user.remove(conn)
+            if not same_user:
+                del self._by_user[user_id]
             send.close()
             log.info("rtm_disconnected", connection=conn.id, user=user_id)
             with trio.CancelScope(shield=True), trio.move_on_after(1):

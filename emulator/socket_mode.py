@@ -15,7 +15,6 @@ Accepts: `publish()` from the event router, `serve()` per accepted WebSocket, `d
 from __future__ import annotations
 
 import contextlib
-import heapq
 import itertools
 import json
 import math
@@ -114,8 +113,9 @@ class SocketModeHub:
         self._rotation: deque[int] = deque()
         self._pending: deque[Envelope] = deque()
         self._in_flight: dict[str, _InFlight] = {}
-        self._timers: list[tuple[float, int, str, int]] = []
-        self._timer_seq = itertools.count()
+        # (ack deadline, envelope id, attempt) in write order: with one `ack_timeout_s`, deadlines
+        # only grow, so a FIFO is a priority queue; entries of acked envelopes are skipped lazily.
+        self._timers: deque[tuple[float, str, int]] = deque()
         self._wake = trio.Event()
         self._published = self._delivered = self._acked = self._redelivered = self._dropped = 0
 
@@ -179,9 +179,7 @@ class SocketModeHub:
         deadline = trio.current_time() + self.ack_timeout_s
         if not self._timers:
             self._wake.set()
-        heapq.heappush(
-            self._timers, (deadline, next(self._timer_seq), envelope.id, envelope.retry_attempt)
-        )
+        self._timers.append((deadline, envelope.id, envelope.retry_attempt))
 
     def ack(self, envelope_id: str, payload: dict[str, Any] | None) -> None:
         entry = self._in_flight.pop(envelope_id, None)
@@ -193,17 +191,29 @@ class SocketModeHub:
 
     # redelivery -----------------------------------------------------------------------------
 
+    def _waiting(self, envelope_id: str, attempt: int) -> _InFlight | None:
+        """The in-flight entry a timer is for, unless it was acked (or redelivered) since."""
+        entry = self._in_flight.get(envelope_id)
+        if entry is None or entry.envelope.retry_attempt != attempt:
+            return None
+        return entry
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+        timers = self._timers
         while True:
             now = trio.current_time()
-            while self._timers and self._timers[0][0] <= now:
-                _, _, envelope_id, attempt = heapq.heappop(self._timers)
-                entry = self._in_flight.get(envelope_id)
-                if entry is None or entry.envelope.retry_attempt != attempt:
-                    continue
-                del self._in_flight[envelope_id]
-                self._retry(entry.envelope)
+            while timers and timers[0][0] <= now:
+                _, envelope_id, attempt = timers.popleft()
+                entry = self._waiting(envelope_id, attempt)
+                if entry is not None:
+                    del self._in_flight[envelope_id]
+                    self._retry(entry.envelope)
+            # Sleep until the first envelope still waiting for its ack, not until one acked
+            # long ago: at a steady rate of quickly acked envelopes this wakes once per
+            # `ack_timeout_s`, not once per envelope.
+            while timers and self._waiting(timers[0][1], timers[0][2]) is None:
+                timers.popleft()
             self._wake = trio.Event()
             deadline = self._timers[0][0] if self._timers else math.inf
             with trio.move_on_at(deadline):

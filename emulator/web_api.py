@@ -8,14 +8,16 @@ itself. Failures are HTTP 200 `{"ok": false, "error": ...}` as Slack answers the
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 import trio
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from emulator import api_chat, api_conversations, api_users, api_views
 from emulator.errors import SlackError
@@ -24,7 +26,9 @@ from emulator.rate_tiers import RateLimiter
 from emulator.web_args import MAX_BODY, Args, Call, Links, decode_body, token_of
 from emulator.workspace import Principal, Workspace
 
-__all__ = ["HANDLERS", "WebApi", "WebApiStats"]
+__all__ = ["HANDLERS", "JSON", "Answer", "WebApi", "WebApiStats", "encode_json"]
+
+JSON = "application/json"
 
 HANDLERS: dict[str, Callable[[Call], dict[str, Any]]] = {
     **api_chat.HANDLERS,
@@ -34,6 +38,22 @@ HANDLERS: dict[str, Callable[[Call], dict[str, Any]]] = {
 }
 
 log = structlog.get_logger("emulator.web_api")
+
+
+def encode_json(body: Any) -> bytes:
+    """A JSON answer's bytes, exactly as Starlette's JSONResponse renders them."""
+    return json.dumps(
+        body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer of the Web API: status, the JSON body's bytes, extra headers."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,33 +92,54 @@ class WebApi:
         return WebApiStats(self._calls, self._errors, self._ratelimited, self._faults)
 
     async def endpoint(self, request: Request) -> Response:
-        method = request.path_params["method"]
+        """The Starlette route (HEAD and anything the ASGI front hands over)."""
+        answer = await self.handle(
+            request.path_params["method"],
+            request.method,
+            request.scope["query_string"].decode("latin-1"),
+            request.headers,
+            request.body,
+            str(request.base_url).rstrip("/"),
+        )
+        return Response(
+            answer.body, status_code=answer.status, headers=answer.headers, media_type=JSON
+        )
+
+    async def handle(
+        self,
+        method: str,
+        http_method: str,
+        query: str,
+        headers: Mapping[str, str],
+        read_body: Callable[[], Awaitable[bytes]],
+        base_url: str,
+    ) -> Answer:
+        """One call: `query` undecoded, `headers` by lower-case name, `base_url` without a
+        trailing slash (where the WebSocket URLs handed out point)."""
         self._calls += 1
         handler = HANDLERS.get(method)
         if handler is None:
             self._errors += 1
-            return JSONResponse(
-                {"ok": False, "error": "unknown_method", "req_method": method}, status_code=404
+            return _answer(
+                {"ok": False, "error": "unknown_method", "req_method": method}, status=404
             )
         try:
-            data: dict[str, Any] = dict(request.query_params)
+            data: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
             json_body = False
-            if request.method == "POST":
-                length = request.headers.get("content-length", "0")
+            if http_method == "POST":
+                length = headers.get("content-length", "0")
                 if not length.isdigit() or int(length) > MAX_BODY:
                     raise SlackError("request_too_large")
-                body, json_body = decode_body(
-                    request.headers.get("content-type", ""), await request.body()
-                )
+                body, json_body = decode_body(headers.get("content-type", ""), await read_body())
                 data.update(body)
         except SlackError as e:
             self._errors += 1
-            return JSONResponse(e.body())
-        response = await self._faulted(method)
-        if response is not None:
-            return response
+            return _answer(e.body())
+        faulted = await self._faulted(method)
+        if faulted is not None:
+            return faulted
         args = Args(data)
-        token = token_of(request.headers.get("authorization"), data, json_body=json_body)
+        token = token_of(headers.get("authorization"), data, json_body=json_body)
         try:
             actor = self.ws.authenticate(token)
             _check_token_type(method, actor)
@@ -108,16 +149,15 @@ class WebApi:
                 if retry_after is not None:
                     self._ratelimited += 1
                     return _ratelimited(retry_after)
-            base_url = str(request.base_url).rstrip("/")
             result = handler(Call(self.ws, actor, args, base_url, self.links))
         except SlackError as e:
             self._errors += 1
             result = e.body()
         finally:
             self.after_call()
-        return JSONResponse(result)
+        return _answer(result)
 
-    async def _faulted(self, method: str) -> Response | None:
+    async def _faulted(self, method: str) -> Answer | None:
         decision = self.faults.decide(method)
         if decision.delay_s:
             self._faults += 1
@@ -135,15 +175,15 @@ class WebApi:
                 error=decision.fail.error,
                 status=decision.fail.status,
             )
-            return JSONResponse(
-                {"ok": False, "error": decision.fail.error}, status_code=decision.fail.status
-            )
+            return _answer({"ok": False, "error": decision.fail.error}, status=decision.fail.status)
         return None
 
 
-def _ratelimited(retry_after: int) -> Response:
-    return JSONResponse(
-        {"ok": False, "error": "ratelimited"},
-        status_code=429,
-        headers={"Retry-After": str(retry_after)},
+def _answer(body: dict[str, Any], *, status: int = 200) -> Answer:
+    return Answer(status, encode_json(body))
+
+
+def _ratelimited(retry_after: int) -> Answer:
+    return Answer(
+        429, encode_json({"ok": False, "error": "ratelimited"}), {"Retry-After": str(retry_after)}
     )
