@@ -7,6 +7,8 @@ union on the mailbox given to `run`; answers every request (`ConfirmPresence`,
 Commands run concurrently through `Lanes`, so one slow call never holds up the others, but in
 order where order matters: the commands of one offer (post, then update, then a too-late
 notice), of one room (relays in the order sent, then the close) and of one takeover's opening.
+An offer's DM update is queued by its lane and made by `Offers.run_updates`, outside the lanes
+(chat.update's Tier 3 would otherwise fill them under a rush of offers).
 Offer DMs live in `slack_offers`, rooms in `slack_rooms`, presence and profiles in
 `slack_presence`, leads (posted in `slack.leads_channel`) in `slack_leads`.
 
@@ -164,6 +166,7 @@ class SlackActor:
                 await nursery.start(self.inbound.run, self.identity)
                 await self._connect(nursery)
                 lanes = self._lanes = Lanes(nursery, limit=self._max_commands)
+                nursery.start_soon(self.offers.run_updates)
                 _log.info(
                     "slack_actor_started",
                     mode=self._settings.mode,
@@ -175,6 +178,7 @@ class SlackActor:
                     self._commands += 1
                     await self._execute(lanes, command)
                 await lanes.wait_idle()
+                await self.offers.wait_updated()
                 _log.info("slack_actor_stopping", commands=self._commands)
                 nursery.cancel_scope.cancel()
         finally:
@@ -260,6 +264,7 @@ class SlackActor:
         if self._lanes is None:
             raise RuntimeError("the Slack actor is not running")
         await self._lanes.wait_finished(count)
+        await self.offers.wait_updated()  # a ResolveOffer is done once its DM is updated
 
     # --- commands -----------------------------------------------------------------------------
 
@@ -276,7 +281,9 @@ class SlackActor:
                     f"offer:{offer.offer_id}", "post_offer", partial(self.offers.post, offer)
                 )
             case ResolveOffer(offer_id=offer_id):
-                job = partial(self.offers.resolve, command)
+                # after the offer's post; the update itself waits for chat.update's tier
+                # outside the lanes, so a backlog of them holds up no other command
+                job = partial(self._resolve_soon, command)
                 await lanes.submit(f"offer:{offer_id}", "resolve_offer", job)
             case TellTooLate(offer_id=offer_id):
                 job = partial(self.offers.too_late, command)
@@ -300,6 +307,9 @@ class SlackActor:
                 await lanes.submit(None, "fetch_room_messages", job)
             case _:
                 assert_never(command)
+
+    async def _resolve_soon(self, command: ResolveOffer) -> None:
+        self.offers.resolve_soon(command)
 
     async def _answer(self, reply: Reply[T], work: Callable[[], Awaitable[T]]) -> None:
         try:

@@ -1,22 +1,29 @@
 """The offer DMs: posting them, resolving them in place, and telling late clickers.
 
 Owns `Offers`:
-- `post(view)`: conversations.open with the agent (the DM channel is remembered per agent),
-  then chat.postMessage of the offer view; the channel and ts are kept per offer id;
+- `post(view)`: chat.postMessage of the offer view into the agent's DM with the app (the first
+  one addressed by the agent's user id, as Slack allows, so an offer never waits for
+  conversations.open's Tier 3 queue; the DM channel in the answer is remembered per agent); the
+  channel and ts are kept per offer id;
 - `resolve(cmd)`: chat.update of that message with its one outcome (no buttons left). An offer
   this process did not post (a restart in between) is found again in the DM's recent history by
   the offer id carried in the message metadata;
+- `resolve_soon(cmd)`: the same, queued for `run_updates` (accepted offers first): chat.update
+  is Tier 3 (about 50 a minute), so under a rush of offers the DMs' updates lag behind the
+  outcomes, which the domain has decided already; they never hold up other Slack commands.
+  `wait_updated()` waits until none is queued or running;
 - `too_late(cmd)`: chat.postEphemeral in the DM ("nothing changed"), or a plain DM if that fails.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+import trio
 
 from actors.ports import OfferOutcome, OfferView, ResolveOffer, TellTooLate
 from transport.slack_blocks import OFFER_EVENT, offer_post, offer_resolved_post, too_late_text
@@ -62,6 +69,12 @@ class Offers:
         self._keep = keep
         self._dms: dict[str, str] = {}
         self._offers: OrderedDict[str, OfferDm] = OrderedDict()
+        self._urgent: deque[ResolveOffer] = deque()  # accepted: the agent needs the room link
+        self._updates: deque[ResolveOffer] = deque()
+        self._queued = trio.Event()
+        self._busy = 0
+        self._idle = trio.Event()
+        self._idle.set()
 
     def get(self, offer_id: str) -> OfferDm | None:
         return self._offers.get(offer_id)
@@ -83,8 +96,12 @@ class Offers:
             self._offers.popitem(last=False)
 
     async def post(self, view: OfferView) -> OfferDm:
-        channel = await self.dm_channel(view.agent_id)
-        answer = await self._web.post_message(channel, **offer_post(view).params())
+        known = self._dms.get(view.agent_id)
+        answer = await self._web.post_message(known or view.agent_id, **offer_post(view).params())
+        channel = answer.get("channel")
+        if not isinstance(channel, str) or not channel:
+            channel = known or await self.dm_channel(view.agent_id)
+        self._dms.setdefault(view.agent_id, channel)
         dm = OfferDm(channel, str(answer["ts"]), view)
         self._remember(view.offer_id, dm)
         _log.info("offer_posted", offer=view.offer_id, agent=view.agent_id, channel=channel)
@@ -120,6 +137,44 @@ class Offers:
         )
         dm.outcome = cmd.outcome
         _log.info("offer_resolved", offer=cmd.offer_id, agent=cmd.agent_id, outcome=cmd.outcome)
+
+    def resolve_soon(self, cmd: ResolveOffer) -> None:
+        """Queue the DM's update for `run_updates`; returns at once."""
+        (self._urgent if cmd.outcome == "accepted" else self._updates).append(cmd)
+        if self._busy == 0:
+            self._idle = trio.Event()
+        self._busy += 1
+        self._queued.set()  # wakes every idle worker; the next ones wait for a fresh event
+        self._queued = trio.Event()
+
+    async def run_updates(self, *, workers: int = 2) -> None:
+        """Make the queued updates, `workers` at a time (each waits its turn in the tier)."""
+        async with trio.open_nursery() as nursery:
+            for _ in range(workers):
+                nursery.start_soon(self._update_worker)
+
+    async def _update_worker(self) -> None:
+        while True:
+            if not self._urgent and not self._updates:
+                await self._queued.wait()
+                continue
+            cmd = self._urgent.popleft() if self._urgent else self._updates.popleft()
+            try:
+                await self.resolve(cmd)
+            except Exception:
+                _log.exception("offer_update_failed", offer=cmd.offer_id, agent=cmd.agent_id)
+            finally:
+                self._busy -= 1
+                if self._busy == 0:
+                    self._idle.set()
+
+    async def wait_updated(self) -> None:
+        """Wait until no DM update is queued or running."""
+        await self._idle.wait()
+
+    @property
+    def updates_pending(self) -> int:
+        return self._busy
 
     async def too_late(self, cmd: TellTooLate) -> None:
         channel = await self.dm_channel(cmd.agent_id)

@@ -9,9 +9,11 @@ import pytest
 import trio
 import trio.testing
 
-from actors.ports import PresenceChanged
+from actors.ports import OfferView, PresenceChanged, ResolveOffer
+from tests.transport.slack_fake_web import FakeSlackWeb
 from transport.slack_errors import SlackApiError, SlackTimeout
 from transport.slack_lanes import Lanes
+from transport.slack_offers import Offers
 from transport.slack_presence import Presence, Profiles
 from transport.slack_rate import RateLimits, Tier
 from transport.slack_web import RetryPolicy, SlackWebClient
@@ -362,6 +364,51 @@ async def test_a_profile_is_kept_fresh_s_and_fetches_of_one_agent_share_a_call(
     assert (await profiles.fetch("U1")).title == "Manager"  # Slack fails: the kept one
     with pytest.raises(SlackApiError):
         await profiles.fetch("U2")  # nothing kept: the error
+
+
+# --- offer DMs under chat.update's tier ----------------------------------------------------------
+
+
+def offer_view(offer_id: str, agent_id: str) -> OfferView:
+    return OfferView(offer_id, "e_1", agent_id, "c1", "Carol", "hello", (), 1_700_000_045.0)
+
+
+async def test_offer_dm_updates_queue_outside_the_lanes_accepted_first(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakeSlackWeb()
+    web = SlackWebClient(
+        "xoxb-test",
+        api_url="http://slack.test/api/",
+        transport=fake.transport,
+        rate_limits=RateLimits.off().with_tiers({"chat.update": Tier(60, burst=1)}),
+        retry=RetryPolicy(max_attempts=1),
+        wall_clock=fake.wall_clock,
+    )
+    offers = Offers(web)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(offers.run_updates)
+        for i in range(1, 5):  # the first offer to an agent goes to their user id: no
+            await offers.post(offer_view(f"o{i}", f"U{i}"))  # conversations.open to wait for
+        outcomes = {"o1": "missed", "o2": "ignored", "o3": "missed", "o4": "accepted"}
+        for offer_id, outcome in outcomes.items():
+            offers.resolve_soon(ResolveOffer(offer_id, f"U{offer_id[1]}", outcome))  # type: ignore[arg-type]
+        assert offers.updates_pending == 4
+        await offers.post(offer_view("o5", "U1"))  # meanwhile other calls go on at once
+        assert trio.current_time() == 0.0
+        await offers.wait_updated()
+        nursery.cancel_scope.cancel()
+    updates = [(c.at, c.params["channel"]) for c in fake.calls("chat.update")]
+    assert updates == [(0.0, "U4"), (1.0, "U1"), (2.0, "U2"), (3.0, "U3")]
+    assert fake.calls("conversations.open") == []
+    assert [c.params["channel"] for c in fake.calls("chat.postMessage")] == [
+        "U1",
+        "U2",
+        "U3",
+        "U4",
+        "U1",
+    ]
+    assert offers.updates_pending == 0 and offers.get("o2").outcome == "ignored"  # type: ignore[union-attr]
 
 
 # --- lanes ---------------------------------------------------------------------------------------
