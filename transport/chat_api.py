@@ -25,13 +25,13 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.settings import HttpSettings, Settings
-from transport.chat_errors import ApiError, Malformed, Unavailable, error_body
+from transport.chat_errors import ApiError, Malformed, error_body
+from transport.chat_front import DURABLE_DEADLINE_S, ChatFront, accept_message
 from transport.chat_leads import lead_routes
 from transport.chat_limits import SessionRateLimiter, read_body
 from transport.chat_port import ChatDomain
 from transport.chat_session import ChatSessions, WidgetConfig
 from transport.chat_wire import (
-    decode_message_text,
     decode_open_session,
     earlier_lines,
     encode_event,
@@ -42,12 +42,17 @@ from transport.chat_wire import (
 )
 from transport.chat_ws import websocket_events, websocket_not_found
 
-__all__ = ["STATIC_DIR", "WidgetConfig", "build_chat_app", "widget_config"]
+__all__ = [
+    "DURABLE_DEADLINE_S",
+    "STATIC_DIR",
+    "ChatFront",
+    "WidgetConfig",
+    "build_chat_app",
+    "widget_config",
+]
 
 STATIC_DIR = Path(__file__).with_name("static")
 MAX_EVENTS_PER_RESPONSE = 1000
-# How long a message may take to become durable before the client is told to retry (503).
-DURABLE_DEADLINE_S = 30.0
 
 _log = structlog.get_logger("chat_api")
 
@@ -121,16 +126,17 @@ class _Routes:
         )
 
     async def post_message(self, request: Request) -> Response:
-        session_id = self.sessions.authorize(request.path_params["session_id"], request.headers)
-        text = decode_message_text(await self._body(request), self.http.max_text_chars)
-        self.sessions.refuse_if_draining()
-        self.limiter.check(session_id)
-        with self.sessions.domain_errors(), trio.move_on_after(DURABLE_DEADLINE_S):
-            seq = await self.domain.customer_says(session_id, text)
-            return _json({"seq": seq}, 202)
-        raise Unavailable(
-            "unavailable", "the message could not be stored in time; retry", retry_after=5
+        """The Starlette route, for requests `ChatFront` hands over (a `root_path`)."""
+        seq = await accept_message(
+            self.sessions,
+            self.http,
+            self.limiter,
+            request.path_params["session_id"],
+            request.headers.get("authorization"),
+            request.headers.get("content-length"),
+            request.receive,
         )
+        return _json({"seq": seq}, 202)
 
     async def get_events(self, request: Request) -> Response:
         session_id = self.sessions.authorize(request.path_params["session_id"], request.headers)
@@ -254,8 +260,8 @@ def build_chat_app(
     draining: trio.Event | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     ws_idle_close_s: float = 120.0,
-) -> Starlette:
-    """The customer API + widget app.
+) -> ChatFront:
+    """The customer API + widget app: `ChatFront` (the hot routes) in front of Starlette.
 
     `health` reports extra components for /healthz (name -> up); `draining`, once set, makes long
     polls return, WebSockets close with 1001 and new sessions/messages get 503 (set it at shutdown);
@@ -264,6 +270,7 @@ def build_chat_app(
     """
     sessions = ChatSessions(domain, draining if draining is not None else trio.Event())
     routes = _Routes(sessions, http, widget or WidgetConfig(), health)
+    websocket = websocket_events(sessions, idle_close_s=ws_idle_close_s)
     app = Starlette(
         routes=[
             Route("/", routes.widget_page, methods=["GET"]),
@@ -276,10 +283,7 @@ def build_chat_app(
             Route("/api/sessions/{session_id}/close", routes.close_session, methods=["POST"]),
             Route("/api/sessions/{session_id}/history", routes.history, methods=["GET"]),
             *lead_routes(sessions, http, routes.limiter),
-            WebSocketRoute(
-                "/api/sessions/{session_id}/ws",
-                websocket_events(sessions, idle_close_s=ws_idle_close_s),
-            ),
+            WebSocketRoute("/api/sessions/{session_id}/ws", websocket),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
             *extra_routes,
             WebSocketRoute("/{path:path}", websocket_not_found),
@@ -291,7 +295,7 @@ def build_chat_app(
         },
     )
     app.add_middleware(_SecurityHeaders)
-    return app
+    return ChatFront(app, sessions, http, routes.limiter, websocket)
 
 
 def widget_config(settings: Settings) -> WidgetConfig:

@@ -7,8 +7,7 @@ the translation of the domain's session errors into 404/409, and the draining si
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,7 @@ from transport.chat_errors import (
 from transport.chat_port import ChatDomain
 from transport.chat_wire import MAX_WAIT_S
 
-__all__ = ["MAX_SESSION_ID_CHARS", "ChatSessions", "WidgetConfig", "bearer_token"]
+__all__ = ["MAX_SESSION_ID_CHARS", "ChatSessions", "WidgetConfig", "bearer_token", "bearer_value"]
 
 MAX_SESSION_ID_CHARS = 128
 
@@ -53,13 +52,45 @@ class WidgetConfig:
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
-    value = headers.get("authorization")
+    return bearer_value(headers.get("authorization"))
+
+
+def bearer_value(value: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value; None when missing or not Bearer."""
     if value is None:
         return None
     scheme, _, token = value.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+class _DomainErrors:
+    """`with sessions.domain_errors():` the domain's refusals as API errors (no state: shared)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: Any
+    ) -> None:
+        if kind is None or not issubclass(kind, _DOMAIN_REFUSALS):
+            return
+        if isinstance(error, UnknownSession):
+            raise NotFound("unknown_session", "no such session") from None
+        if isinstance(error, SessionClosed):
+            raise SessionClosedError("session_closed", "this session is closed") from None
+        if isinstance(error, InvalidInput):
+            raise Malformed("invalid_field", str(error) or "the domain refused a value") from None
+        raise Unavailable(
+            "unavailable", "the service is not running right now; retry", retry_after=5
+        ) from None
+
+
+_DOMAIN_REFUSALS = (UnknownSession, SessionClosed, InvalidInput, DomainStopped)
+_DOMAIN_ERRORS = _DomainErrors()
 
 
 class ChatSessions:
@@ -69,21 +100,9 @@ class ChatSessions:
         self.domain = domain
         self.draining = draining
 
-    @contextlib.contextmanager
-    def domain_errors(self) -> Iterator[None]:
+    def domain_errors(self) -> _DomainErrors:
         """Turn the domain's refusals into 404 (unknown), 409 (closed), 400 (invalid), 503."""
-        try:
-            yield
-        except UnknownSession:
-            raise NotFound("unknown_session", "no such session") from None
-        except SessionClosed:
-            raise SessionClosedError("session_closed", "this session is closed") from None
-        except InvalidInput as e:
-            raise Malformed("invalid_field", str(e) or "the domain refused a value") from None
-        except DomainStopped:
-            raise Unavailable(
-                "unavailable", "the service is not running right now; retry", retry_after=5
-            ) from None
+        return _DOMAIN_ERRORS
 
     def authorize(self, session_id: str, headers: Mapping[str, str]) -> str:
         """The session id once the request's bearer token is right for it; else 401 or 404."""

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 import trio.testing
-from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message
 
 from actors.domain import Domain
@@ -160,7 +159,7 @@ class Chat:
     domain: Domain
     slack: FakeSlack
     sink: GatedSink
-    app: Starlette
+    app: ASGIApp
     client: httpx.AsyncClient
     draining: trio.Event
     components: dict[str, bool]
