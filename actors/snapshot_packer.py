@@ -9,16 +9,17 @@ items of each long list it already packed and packs only what was appended since
 A snapshot is taken in two steps, and the next one only after it finished:
 
 - `capture(state)` runs synchronously at the LSN the snapshot covers (no checkpoint may come
-  between reading that LSN and this call): it packs every small or mutable part at once and
-  notes how long each long list is;
-- `await capture.finish()` packs the items each long list gained since the last snapshot, up
-  to the noted length, yielding to the loop every `CHUNK_ITEMS` items (items before that length
-  never change, so the result is still the state at that LSN), and returns the payload.
+  between reading that LSN and this call): it packs every mutable part at once (a session's
+  fields, its takeover, the agents, ...) and notes how long each transcript and event list is;
+- `await capture.finish()` packs those lists' items up to the noted lengths (for long lists
+  only the ones gained since the last snapshot), yielding to the loop every `CHUNK_ITEMS` items
+  (items before those lengths never change, so the result is still the state at that LSN), and
+  returns the payload.
 
 The bytes are exactly those of `msgpack.packb(encode_state(state), use_bin_type=True)` (the
 tests hold it to that), so decoding and the snapshot format are unchanged. Lists shorter than
-`MIN_CACHED_ITEMS` are packed directly each time (an idle session costs no cache memory); the
-cache forgets lists no longer in the state.
+`MIN_CACHED_ITEMS` are packed whole by `finish` each time (an idle session costs no cache
+memory); the cache forgets lists no longer in the state.
 """
 
 from __future__ import annotations
@@ -60,48 +61,59 @@ class _Packed:
 
 
 @dataclass(frozen=True, slots=True)
-class _LongList:
-    """A long list as captured: its first `count` items go into the payload here."""
+class _Deferred:
+    """A list as captured: its first `count` items go into the payload, packed by `finish`
+    (through the cache `entry` for long lists)."""
 
-    entry: _Packed
     items: Sequence[Any]
     count: int
     encode: _Encode
+    entry: _Packed | None
 
 
 class SnapshotCapture:
-    """One snapshot in the making: what `capture` packed, and the long lists still to pack."""
+    """One snapshot in the making: what `capture` packed, and the lists still to pack."""
 
-    __slots__ = ("_chunk", "_parts")
+    __slots__ = ("_budget", "_chunk", "_packer", "_parts")
 
-    def __init__(self, parts: list[bytes | _LongList], chunk_items: int) -> None:
+    def __init__(self, parts: list[bytes | _Deferred], chunk_items: int) -> None:
         self._parts = parts
-        self._chunk = chunk_items
+        self._chunk = self._budget = chunk_items
+        self._packer = msgpack.Packer(use_bin_type=True)
 
     async def finish(self) -> bytes:
-        """Pack what the long lists gained, a chunk at a time, and return the whole payload."""
-        packer = msgpack.Packer(use_bin_type=True)
-        budget = self._chunk
+        """Pack the lists' items (only the new ones of cached lists), a chunk at a time between
+        checkpoints, and return the whole payload."""
         out: list[bytes | bytearray] = []
         for part in self._parts:
             if isinstance(part, bytes):
                 out.append(part)
                 continue
+            out.append(self._packer.pack_array_header(part.count))
+            if part.entry is None:
+                data = bytearray()
+                await self._pack_into(data, part, 0)
+                out.append(data)
+                continue
             entry = part.entry
-            while entry.count < part.count:
-                end = min(part.count, entry.count + budget)
-                entry.data += b"".join(
-                    packer.pack(part.encode(item)) for item in part.items[entry.count : end]
-                )
-                budget -= end - entry.count
-                entry.count, entry.last = end, part.items[end - 1]
-                if budget <= 0:
-                    await trio.lowlevel.checkpoint()
-                    budget = self._chunk
-            if entry.count != part.count:
+            if entry.count < part.count:
+                await self._pack_into(entry.data, part, entry.count)
+                entry.count, entry.last = part.count, part.items[part.count - 1]
+            elif entry.count != part.count:
                 raise RuntimeError("snapshots overlapped: capture one only after the last finished")
-            out += [packer.pack_array_header(part.count), entry.data]
+            out.append(entry.data)
         return b"".join(out)
+
+    async def _pack_into(self, data: bytearray, part: _Deferred, start: int) -> None:
+        pack, encode, items = self._packer.pack, part.encode, part.items
+        while start < part.count:
+            end = min(part.count, start + self._budget)
+            data += b"".join([pack(encode(item)) for item in items[start:end]])
+            self._budget -= end - start
+            start = end
+            if self._budget <= 0:
+                await trio.lowlevel.checkpoint()
+                self._budget = self._chunk
 
 
 class SnapshotPacker:
@@ -120,46 +132,41 @@ class SnapshotPacker:
         self._min_cached = min_cached_items
 
     def capture(self, state: DurableState) -> SnapshotCapture:
-        """Everything but the long lists' new items, packed now; see the module docstring."""
+        """Everything mutable packed now, the lists noted; see the module docstring."""
         self._generation += 1
         packer = msgpack.Packer(use_bin_type=True)
-        parts: list[bytes | _LongList] = [
+        pack = packer.pack
+        parts: list[bytes | _Deferred] = [
             packer.pack_map_header(3 + len(_SMALL_KEYS)),
-            packer.pack("schema"),
-            packer.pack(SNAPSHOT_SCHEMA),
-            packer.pack("customers"),
+            pack("schema"),
+            pack(SNAPSHOT_SCHEMA),
+            pack("customers"),
             packer.pack_array_header(len(state.customers)),
         ]
         for c in state.customers.values():
-            head = customer_head(c)
-            parts.append(packer.pack_array_header(len(head) + 1))
-            parts.extend(packer.pack(v) for v in head)
-            parts.append(self._list(packer, ("c", c.customer_id), c.lines, encode_line))
-        parts += [packer.pack("sessions"), packer.pack_array_header(len(state.sessions))]
+            parts.append(_row_head(pack(customer_head(c)), _CUSTOMER_ROW))
+            parts.append(self._list(("c", c.customer_id), c.lines, encode_line))
+        parts += [pack("sessions"), packer.pack_array_header(len(state.sessions))]
         for s in state.sessions.values():
-            head = session_head(s)
-            parts.append(packer.pack_array_header(len(head) + 2))
-            parts.extend(packer.pack(v) for v in head)
-            parts.append(self._list(packer, ("s", s.session_id), s.events, encode_event))
-            parts.append(packer.pack(session_takeover(s)))
+            parts.append(_row_head(pack(session_head(s)), _SESSION_ROW))
+            parts.append(self._list(("s", s.session_id), s.events, encode_event))
+            parts.append(pack(session_takeover(s)))
         small = encode_small_parts(state)
         assert tuple(small) == _SMALL_KEYS, "encode_small_parts changed its keys"
         for key, value in small.items():
-            parts += [packer.pack(key), packer.pack(value)]
+            parts += [pack(key), pack(value)]
         self._forget_old()
         return SnapshotCapture(parts, self._chunk)
 
-    def _list(
-        self, packer: msgpack.Packer, key: tuple[str, str], items: Sequence[Any], encode: _Encode
-    ) -> bytes | _LongList:
+    def _list(self, key: tuple[str, str], items: Sequence[Any], encode: _Encode) -> _Deferred:
         count = len(items)
         if count < self._min_cached:
-            return packer.pack([encode(item) for item in items])
+            return _Deferred(items, count, encode, None)
         entry = self._cache.get(key)
         if entry is None or entry.count > count or items[entry.count - 1] is not entry.last:
             entry = self._cache[key] = _Packed()  # new, or not the list it was: start again
         entry.generation = self._generation
-        return _LongList(entry, items, count, encode)
+        return _Deferred(items, count, encode, entry)
 
     def _forget_old(self) -> None:
         stale = [k for k, e in self._cache.items() if e.generation != self._generation]
@@ -171,4 +178,13 @@ class SnapshotPacker:
         return len(self._cache)
 
 
+def _row_head(packed_head: bytes, row_length: int) -> bytes:
+    """A row's head packed as a list, re-tagged as the start of the longer row (a fixarray:
+    one byte holds the length, so the elements that follow are the same bytes)."""
+    assert packed_head[0] & 0xF0 == 0x90 and row_length < 16
+    return bytes((0x90 | row_length,)) + packed_head[1:]
+
+
+_CUSTOMER_ROW = 4  # customer_head + [lines]
+_SESSION_ROW = 11  # session_head + [events] + takeover
 _SMALL_KEYS = tuple(encode_small_parts(DurableState()))

@@ -28,16 +28,19 @@ def packed(state: DurableState) -> bytes:
     return msgpack.packb(encode_state(state), use_bin_type=True)
 
 
-async def test_every_incremental_snapshot_equals_packing_the_whole_state(autojump_clock):
+@pytest.mark.parametrize(("chunk", "min_cached"), [(3, 2), (1, 10_000)])
+async def test_every_incremental_snapshot_equals_packing_the_whole_state(
+    autojump_clock: trio.testing.MockClock, chunk: int, min_cached: int
+) -> None:
     async with running(greeting="Welcome!", max_tries=5) as h:
         await rich_history(h)
         facts = list(h.sink.facts)
-    state, packer = DurableState(), SnapshotPacker(chunk_items=3, min_cached_items=2)
+    state, packer = DurableState(), SnapshotPacker(chunk_items=chunk, min_cached_items=min_cached)
     for n, fact in enumerate(facts, 1):
         state.apply(fact)
         payload = await packer.capture(state).finish()
         assert payload == packed(state), f"after {n} facts"
-    assert packer.cached_lists > 0
+    assert (packer.cached_lists > 0) == (min_cached == 2)
     assert encode_state(decode_state(msgpack.unpackb(payload))) == encode_state(state)
 
 
