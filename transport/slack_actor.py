@@ -84,6 +84,7 @@ __all__ = ["SlackActor", "SlackActorStatistics"]
 _log = structlog.get_logger("transport.slack_actor")
 
 T = TypeVar("T")
+UPDATES_DRAIN_S = 10.0  # offer DM updates still queued at a stop get this long
 Deliver = Callable[[SlackFact], Awaitable[None]]
 
 
@@ -178,8 +179,13 @@ class SlackActor:
                     self._commands += 1
                     await self._execute(lanes, command)
                 await lanes.wait_idle()
-                await self.offers.wait_updated()
-                _log.info("slack_actor_stopping", commands=self._commands)
+                with trio.move_on_after(UPDATES_DRAIN_S):  # a restart resends the rest
+                    await self.offers.wait_updated()
+                _log.info(
+                    "slack_actor_stopping",
+                    commands=self._commands,
+                    offer_updates_left=self.offers.updates_pending,
+                )
                 nursery.cancel_scope.cancel()
         finally:
             self._fail_queued(commands)

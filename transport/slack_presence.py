@@ -31,7 +31,7 @@ import structlog
 import trio
 
 from actors.ports import AgentProfile, PresenceChanged
-from transport.slack_errors import SlackError, SlackTimeout
+from transport.slack_errors import SlackApiError, SlackError, SlackRateLimited, SlackTimeout
 from transport.slack_web import SlackWebClient
 
 __all__ = ["Presence", "PresenceStatistics", "Profiles"]
@@ -58,6 +58,11 @@ class PresenceStatistics:
     known: Mapping[str, bool]
     confirms_shared: int = 0
     polls_deferred: int = 0
+
+
+def _slack_answered(error: SlackError | None) -> bool:
+    """Slack answered with an error about the request itself (not a 429 left over)."""
+    return isinstance(error, SlackApiError) and not isinstance(error, SlackRateLimited)
 
 
 class _Flight(Generic[T]):
@@ -127,7 +132,9 @@ class Presence:
         and would otherwise never hear that they are still active.
 
         Never waits on a saturated tier when something was seen before (see the module
-        docstring), and never forgets what was seen: a confirmation only adds to it."""
+        docstring), and never forgets what was seen: a confirmation only adds to it. When Slack
+        cannot answer (slow, unreachable, still rate limited) what was seen answers; when it
+        answers with an error (e.g. ``user_not_found``), that error is raised."""
         self._confirms += 1
         self._last_confirm = trio.current_time()
         flight = self._flights.get(agent_id)
@@ -141,14 +148,14 @@ class Presence:
             flight = await self._fly(agent_id)
         if flight.value is not None:
             return flight.value
-        if flight.error is not None:
-            self._stale.add(agent_id)
-            raise flight.error
+        error = flight.error
         last = self._known.get(agent_id)
-        if last is None:
+        if last is None or _slack_answered(error):
             self._stale.add(agent_id)
+            if error is not None:
+                raise error
             raise SlackTimeout(_GET_PRESENCE, f"no answer within {self._confirm_budget}s")
-        return await self._answer_last_seen(agent_id, last, "slow")
+        return await self._answer_last_seen(agent_id, last, "slow" if error is None else "failed")
 
     async def _fly(self, agent_id: str) -> _Flight[bool]:
         flight = self._flights[agent_id] = _Flight[bool]()

@@ -10,8 +10,8 @@ import trio
 import trio.testing
 
 from actors.ports import OfferView, PresenceChanged, ResolveOffer
-from tests.transport.slack_fake_web import FakeSlackWeb
-from transport.slack_errors import SlackApiError, SlackTimeout
+from tests.transport.slack_fake_web import FakeSlackWeb, Fault
+from transport.slack_errors import SlackApiError, SlackHttpError, SlackTimeout
 from transport.slack_lanes import Lanes
 from transport.slack_offers import Offers
 from transport.slack_presence import Presence, Profiles
@@ -236,6 +236,29 @@ async def confirm_at(
     await trio.sleep(after_s)
     active = await presence.confirm(agent_id)
     answers.append((trio.current_time(), active))
+
+
+async def test_slack_unreachable_answers_from_what_was_seen_an_error_answer_is_raised(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakeSlackWeb()
+    web = SlackWebClient(
+        "xoxb-test",
+        api_url="http://slack.test/api/",
+        transport=fake.transport,
+        rate_limits=RateLimits.off(),
+        retry=RetryPolicy(max_attempts=1),
+    )
+    presence = Presence(web, Published(), agents=["U1", "U2"])
+    presence.note("U1", True)
+    fake.script("users.getPresence", Fault("status", 503), Fault("status", 503))
+    assert await presence.confirm("U1") is True  # Slack down: what was seen
+    with pytest.raises(SlackHttpError):  # never seen: nothing to answer with
+        await presence.confirm("U2")
+    fake.answers["users.getPresence"] = {"ok": False, "error": "user_not_found"}
+    with pytest.raises(SlackApiError):  # Slack answered: the agent is gone
+        await presence.confirm("U1")
+    assert presence.statistics().confirms_from_last_seen == 1
 
 
 async def test_concurrent_confirmations_of_one_agent_share_one_call(
