@@ -78,22 +78,24 @@ async def _push(
     websocket: WebSocket, sessions: ChatSessions, session_id: str, after: int, idle_close_s: float
 ) -> tuple[int, str]:
     """Send every event after `after` as it comes; returns the close code and reason to use."""
+    domain = sessions.domain
     last = after
+    with sessions.domain_errors():
+        events = domain.events_after(session_id, last)
+    if not events and sessions.is_closed(session_id):  # its `closed` event is behind `after`
+        return CLOSE_NORMAL, "session closed"
     while True:
-        with sessions.domain_errors():
-            events = sessions.domain.events_after(session_id, last)
         for event in events:
             await _send(websocket, json.dumps(encode_event(event)))
             last = event.seq
             if event.type == "closed":
                 return CLOSE_NORMAL, "session closed"
-        if not events:
-            if sessions.is_closed(session_id):  # its `closed` event is behind `after`
-                return CLOSE_NORMAL, "session closed"
-            with sessions.domain_errors(), trio.move_on_after(idle_close_s) as idle:
-                await sessions.domain.wait_events(session_id, last)
-            if idle.cancelled_caught:
-                return CLOSE_NORMAL, "idle"
+        # The events that arrived while sending, or the next ones (a closing session's last
+        # events, `closed` included, still come: the session appends them all).
+        with sessions.domain_errors(), trio.move_on_after(idle_close_s) as idle:
+            events = await domain.wait_events(session_id, last)
+        if idle.cancelled_caught:
+            return CLOSE_NORMAL, "idle"
 
 
 async def _drain_inbound(websocket: WebSocket) -> None:
