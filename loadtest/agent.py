@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
 from loadtest import slack_view as view
 from loadtest.agent_room import Room, run_room
 from loadtest.context import RunContext
 from loadtest.http import HttpFailure
+from loadtest.wsclient import WsError, open_ws
 
 __all__ = ["AgentUser", "SimAgent"]
 
@@ -86,11 +86,11 @@ class SimAgent:
                     self.ctx.recorder.error(f"rtm_connect_{answer.get('error')}", self.ctx.now())
                     await trio.sleep(1)
                     continue
-                async with open_websocket_url(answer["url"]) as ws:
+                async with open_ws(answer["url"]) as ws:
                     while True:
                         frame = await ws.get_message()
                         self._on_frame(frame)
-            except (OSError, HandshakeError, ConnectionClosed, HttpFailure) as e:
+            except (OSError, WsError, HttpFailure) as e:
                 self.ctx.recorder.error(f"agent_rtm_{type(e).__name__}", self.ctx.now())
                 await trio.sleep(0.5)
 

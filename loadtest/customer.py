@@ -101,10 +101,7 @@ async def _converse(ctx: RunContext, conv: Conversation, inbox: Inbox, joined_se
         leave_after = ctx.rng.randint(first, last)
     k = first
     while k <= last:
-        if inbox.closed or any(
-            e.get("type") in ("agent_left", "closed") and e["seq"] > joined_seq
-            for e in inbox.events
-        ):
+        if inbox.closed or inbox.last_end_seq > joined_seq:
             return
         await _think(ctx)
         token = customer_token(conv.number, k)

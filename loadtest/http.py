@@ -10,6 +10,7 @@ emulator on the same machine. No timeouts here: callers place cancel scopes.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -32,12 +33,26 @@ class HttpFailure(Exception):
 
 
 class Reply:
-    __slots__ = ("body", "headers", "status")
+    """An answer: status, the JSON object, and the headers by lower-case name (decoded only
+    when asked for: most callers never look at them)."""
 
-    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+    __slots__ = ("_headers", "_raw_headers", "body", "status")
+
+    def __init__(
+        self, status: int, body: dict[str, Any], raw_headers: Sequence[tuple[bytes, bytes]]
+    ) -> None:
         self.status = status
         self.body = body
-        self.headers = headers
+        self._raw_headers = raw_headers
+        self._headers: dict[str, str] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self._headers is None:
+            self._headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self._raw_headers
+            }
+        return self._headers
 
 
 class JsonHttp:
@@ -102,5 +117,4 @@ class JsonHttp:
             raise HttpFailure(
                 f"{method} {path}: {answer.status} with a body that is not an object", "not_json"
             )
-        names = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in answer.headers}
-        return Reply(answer.status, decoded, names)
+        return Reply(answer.status, decoded, answer.headers)

@@ -14,9 +14,9 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 import trio
-from trio_websocket import ConnectionClosed, open_websocket_url
 
 from loadtest.http import JsonHttp
+from loadtest.wsclient import WsClosed, open_ws
 
 __all__ = ["Inbox"]
 
@@ -38,6 +38,8 @@ class Inbox:
     ) -> None:
         self.events: list[Event] = []
         self.closed = False
+        # seq of the latest `agent_left` or `closed`: "did the takeover end" without a scan
+        self.last_end_seq = 0
         self._http = http
         self._ws_base = "ws" + base_url.removeprefix("http")
         self._session_id = session_id
@@ -65,7 +67,10 @@ class Inbox:
             return
         self.events.append(event)
         self._on_event(event)
-        if event.get("type") == "closed":
+        kind = event.get("type")
+        if kind in ("agent_left", "closed"):
+            self.last_end_seq = event["seq"]
+        if kind == "closed":
             self.closed = True
         self._changed.set()
         self._changed = trio.Event()
@@ -106,13 +111,13 @@ class Inbox:
             f"{self._ws_base}/api/sessions/{self._session_id}/ws"
             f"?token={self._token}&after={self.last_seq}"
         )
-        async with open_websocket_url(url) as ws:
+        async with open_ws(url) as ws:
             while True:
                 # After `closed` the server closes the socket: wait for it rather than close
                 # from this side at the same moment (that race crashes Hypercorn's connection).
                 try:
                     frame = await ws.get_message()
-                except ConnectionClosed:
+                except WsClosed:
                     return  # closed, idle or shutting down: reconnect from the last seq if open
                 try:
                     self._take(json.loads(frame))

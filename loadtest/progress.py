@@ -76,7 +76,7 @@ def _table(ctx: RunContext, monitor: ProcessMonitor, rates: dict[str, float]) ->
     t.add_row(
         "p99 so far",
         ", ".join(
-            f"{METRICS[m].split(' -> ')[-1]} {_ms(ctx.recorder.summary(m).p99)}"
+            f"{METRICS[m].split(' -> ')[-1]} {_ms(ctx.recorder.percentile(m, 99))}"
             for m in KEY_METRICS
         ),
     )

@@ -127,6 +127,14 @@ class Recorder:
             n, h.get_mean_value() / 1e6, at(50), at(90), at(99), at(99.9), h.get_max_value() / 1e6
         )
 
+    def percentile(self, metric: str, p: float) -> float | None:
+        """One percentile of `metric` so far (seconds), None before any sample: what a live
+        display needs, without `summary`'s six passes over the histogram."""
+        h = self.histograms[metric]
+        if h.get_total_count() == 0:
+            return None
+        return float(h.get_value_at_percentile(p)) / 1e6
+
     def encoded(self, metric: str) -> str:
         """The histogram in HdrHistogram's compressed base64 form (mergeable, re-analysable)."""
         payload = self.histograms[metric].encode()
