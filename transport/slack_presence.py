@@ -41,6 +41,7 @@ _log = structlog.get_logger("transport.slack_presence")
 Publish = Callable[[PresenceChanged], Awaitable[None]]
 T = TypeVar("T")
 _GET_PRESENCE = "users.getPresence"
+_WARN_EVERY_S = 60.0
 _AVATAR_KEYS = ("image_192", "image_512", "image_72", "image_48", "image_original")
 
 
@@ -108,6 +109,7 @@ class Presence:
         self._stale: set[str] = set()
         self._flights: dict[str, _Flight[bool]] = {}
         self._last_confirm = -math.inf
+        self._warned_at = -math.inf
         self._polls = self._failures = self._confirms = self._changes = 0
         self._from_last_seen = self._shared = self._deferred = 0
 
@@ -172,6 +174,16 @@ class Presence:
     async def _answer_last_seen(self, agent_id: str, last: bool, why: str) -> bool:
         self._from_last_seen += 1
         _log.debug("presence_confirmed_from_last_seen", agent=agent_id, active=last, why=why)
+        now = trio.current_time()
+        if now - self._warned_at >= _WARN_EVERY_S:  # an operator should know, once a minute
+            self._warned_at = now
+            _log.warning(
+                "presence_confirmed_from_last_seen",
+                why=why,
+                confirms=self._confirms,
+                from_last_seen=self._from_last_seen,
+                shared=self._shared,
+            )
         await self.observe(agent_id, last, publish=True)
         return last
 
