@@ -8,10 +8,15 @@ run in this process, so their CPU is not counted. Variants:
 - ``bare``  the floor: the same Hypercorn (same config as `ChatServer`) serving a minimal ASGI app
             that reads the POST body, answers 202 `{"seq": n}` and pushes the event
             `{"seq","type","text","at"}` to the session's WebSocket, in one frame per event.
+- ``domain`` no HTTP: the domain below, driven in its own process by the same customers as
+            tasks calling `customer_says` (and, for the push, `wait_events` and the event's JSON);
+            what the domain (session actors, journal) costs per message, the driver included.
 - ``chat``  `transport.chat_server.ChatServer` over the real `actors.domain.Domain` (a Slack port
             that answers at once, the real journal in a temporary directory with `fsync: batch`,
             as the daemon runs it); every session is in a takeover, so a message is journaled,
             relayed to the room and echoed to the customer as a `customer_message` event.
+
+chat - bare - domain is roughly what the customer API's own code costs.
 
 Every customer keeps one keep-alive HTTP/1.1 connection for its POSTs and, in the second phase,
 one WebSocket. Two phases per variant, each `--warmup` then `--seconds` measured:
@@ -54,7 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-VARIANTS = ("bare", "chat")
+VARIANTS = ("bare", "domain", "chat")
 AGENTS_PER_CHATS = 10  # sessions per agent (max_chats_per_agent)
 
 
@@ -221,9 +226,10 @@ async def _serve_chat(args: argparse.Namespace) -> None:
             nursery.start_soon(agents_act)
             for agent_id in agents:
                 await domain.deliver(PresenceChanged(agent_id, True))
-            http = HttpSettings(host="127.0.0.1", port=0, messages_per_minute=100_000)
-            server = ChatServer(domain, http)
-            url = await nursery.start(server.run)
+            url = ""
+            if args.serve == "chat":
+                http = HttpSettings(host="127.0.0.1", port=0, messages_per_minute=100_000)
+                url = await nursery.start(ChatServer(domain, http).run)
             sessions = []
             for i in range(args.customers):
                 opened = await domain.open_session(f"c{i:05d}", f"Customer {i}", None)
@@ -235,10 +241,100 @@ async def _serve_chat(args: argparse.Namespace) -> None:
                     while not any(e.type == "agent_joined" for e in seen):
                         seen = await domain.wait_events(session_id, seen[-1].seq)
                     sessions[i] = (session_id, token, seen[-1].seq)
+            if args.serve == "domain":
+                windows = await _drive_domain(args, domain, sessions)
+                print(json.dumps({k: w.__dict__ for k, w in windows.items()}), flush=True)
+                nursery.cancel_scope.cancel()
+                return
             print(json.dumps({"url": url, "sessions": sessions}), flush=True)
             await trio.sleep_forever()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _drive_domain(
+    args: argparse.Namespace, domain: Any, sessions: list[tuple[str, str, int]]
+) -> dict[str, Window]:
+    """The `domain` variant: the same customers as tasks calling the domain in this process
+    (`customer_says`, and `wait_events` + the event's JSON for the push), no HTTP at all."""
+    from transport.chat_wire import encode_event
+
+    tally = [Tally()]
+    measuring = [False]
+    sent: dict[str, float] = {}
+    interval = len(sessions) / args.rate if args.rate > 0 else 0.0
+
+    async def customer(index: int, stop: trio.Event) -> None:
+        session_id = sessions[index][0]
+        due = trio.current_time() + interval * index / len(sessions)
+        n = 0
+        while not stop.is_set():
+            if interval:
+                await trio.sleep_until(due)
+                due = max(due + interval, trio.current_time())
+            n += 1
+            text = f"{index}-{n} " + "x" * args.text_chars
+            t0 = sent[text] = time.perf_counter()
+            await domain.customer_says(session_id, text)
+            if measuring[0]:
+                tally[0].posts += 1
+                tally[0].post_ms.append((time.perf_counter() - t0) * 1000)
+
+    async def reader(index: int) -> None:
+        session_id, last = sessions[index][0], domain.events_after(sessions[index][0], 0)[-1].seq
+        while True:
+            for event in await domain.wait_events(session_id, last):
+                json.dumps(encode_event(event))
+                last = event.seq
+                t0 = sent.pop(event.text or "", None)
+                if measuring[0]:
+                    tally[0].events += 1
+                    if t0 is not None:
+                        tally[0].push_ms.append((time.perf_counter() - t0) * 1000)
+
+    async def window() -> Window:
+        await trio.sleep(args.warmup)
+        tally[0] = Tally()
+        measuring[0] = True
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await trio.sleep(args.seconds)
+        measuring[0] = False
+        cpu, elapsed = time.process_time() - cpu0, time.perf_counter() - t0
+        t = tally[0]
+        return Window(
+            msgs_s=t.posts / elapsed,
+            events_s=t.events / elapsed,
+            cpu_us_msg=cpu / max(1, t.posts) * 1e6,
+            cpu_us_event=float("nan"),
+            cores=cpu / elapsed,
+            post_p50=_pct(t.post_ms, 50),
+            post_p99=_pct(t.post_ms, 99),
+            push_p50=_pct(t.push_ms, 50),
+            push_p99=_pct(t.push_ms, 99),
+            failures=0,
+            client_cores=float("nan"),
+        )
+
+    windows: dict[str, Window] = {}
+    async with trio.open_nursery() as nursery:
+        stop = trio.Event()
+        for i in range(len(sessions)):
+            nursery.start_soon(customer, i, stop)
+        windows["post"] = await window()
+        for i in range(len(sessions)):
+            nursery.start_soon(reader, i)
+        windows["post+ws"] = _with_event_cost(await window(), windows["post"])
+        stop.set()
+        nursery.cancel_scope.cancel()
+    return windows
+
+
+def _with_event_cost(both: Window, post_only: Window) -> Window:
+    """CPU per pushed event: what the reading sockets added per message, per event."""
+    events_per_msg = both.events_s / both.msgs_s if both.msgs_s else 0.0
+    if events_per_msg:
+        both.cpu_us_event = (both.cpu_us_msg - post_only.cpu_us_msg) / events_per_msg
+    return both
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -466,11 +562,7 @@ async def _drive(
                 stderr=subprocess.DEVNULL,
             )
         both = await _measure(customers, server, args.seconds, args.warmup)
-        per_msg_post_only = windows["post"].cpu_us_msg
-        extra = both.cpu_us_msg - per_msg_post_only
-        events_per_msg = both.events_s / both.msgs_s if both.msgs_s else float("nan")
-        both.cpu_us_event = extra / events_per_msg if events_per_msg else float("nan")
-        windows["post+ws"] = both
+        windows["post+ws"] = _with_event_cost(both, windows["post"])
         stop.set()
         nursery.cancel_scope.cancel()
     if spy is not None:
@@ -479,13 +571,17 @@ async def _drive(
 
 
 def _run_variant(args: argparse.Namespace, variant: str) -> dict[str, Window]:
-    command = [sys.executable, __file__, "--serve", variant, "--customers", str(args.customers)]
+    command = [sys.executable, __file__, "--serve", variant]
+    for knob in ("customers", "rate", "seconds", "warmup", "text_chars"):
+        command += [f"--{knob.replace('_', '-')}", str(getattr(args, knob))]
     if args.agent_replies:
         command.append("--agent-replies")
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert server.stdout is not None
         ready = json.loads(server.stdout.readline())
+        if variant == "domain":
+            return {phase: Window(**figures) for phase, figures in ready.items()}
         args.variant_now = variant
         return trio.run(_drive, args, ready["url"], ready["sessions"], server.pid)
     finally:
@@ -520,7 +616,9 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=1, help="rounds of every variant; medians shown (1)"
     )
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated: bare,chat")
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="comma-separated: bare,domain,chat"
+    )
     parser.add_argument(
         "--text-chars", type=int, default=40, help="padding characters per message text (40)"
     )
@@ -568,14 +666,14 @@ def main() -> None:
             )
     if "bare" in results and "chat" in results:
         for phase in ("post", "post+ws"):
-            ratio = _median(results["chat"][phase], "cpu_us_msg") / _median(
-                results["bare"][phase], "cpu_us_msg"
-            )
-            print(f"ratio chat/bare, cpu per message, {phase}: {ratio:.2f}")
-        ratio = _median(results["chat"]["post+ws"], "cpu_us_event") / _median(
-            results["bare"]["post+ws"], "cpu_us_event"
-        )
-        print(f"ratio chat/bare, cpu per pushed event: {ratio:.2f}")
+            chat, bare = (_median(results[v][phase], "cpu_us_msg") for v in ("chat", "bare"))
+            line = f"{phase:8} cpu per message: chat/bare {chat / bare:.2f}"
+            if "domain" in results:
+                domain = _median(results["domain"][phase], "cpu_us_msg")
+                line += f"; chat - bare - domain = {chat - bare - domain:.0f} us"
+            print(line)
+        chat, bare = (_median(results[v]["post+ws"], "cpu_us_event") for v in ("chat", "bare"))
+        print(f"cpu per pushed event: chat/bare {chat / bare:.2f}")
     if args.json:
         Path(args.json).write_text(
             json.dumps(
