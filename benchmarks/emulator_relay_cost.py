@@ -167,7 +167,7 @@ async def profiled(args: argparse.Namespace, name: str, pid: int) -> Any:
         return
     out = Path(args.py_spy) / f"{name}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    spy = [Path(sys.executable).parent / "py-spy", "record", "--format", "raw", "-r", "250"]
+    spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "-r", "250"]
     spy += ["-p", str(pid), "-o", str(out), "-d", str(int(args.seconds) + 1)]
     process = await trio.lowlevel.open_process(spy, stdout=subprocess.DEVNULL)
     await trio.sleep(0.5)
