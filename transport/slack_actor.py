@@ -72,6 +72,7 @@ from transport.slack_lanes import Lanes, LanesStatistics
 from transport.slack_leads import Leads
 from transport.slack_offers import Offers
 from transport.slack_presence import Presence, PresenceStatistics, Profiles
+from transport.slack_relay import RoomRelay
 from transport.slack_room_lookup import people_messages
 from transport.slack_rooms import Rooms
 from transport.slack_rtm import RtmClient, RtmConnected, RtmEvent
@@ -132,6 +133,7 @@ class SlackActor:
             pause_s=post_pause_s,
             wall_clock=wall_clock,
         )
+        self.relay = RoomRelay(web, self.rooms, self.profiles.avatars)
         self.offers = Offers(web, room_link=self.rooms.link)
         self.leads = Leads(web, settings.leads_channel, pause_s=post_pause_s, wall_clock=wall_clock)
         self.presence = Presence(
@@ -298,6 +300,7 @@ class SlackActor:
                 job = partial(self._open_room, command)
                 await lanes.submit(f"takeover:{takeover_id}", "open_room", job)
             case RelayToRoom(room_id=room_id):
+                self.relay.queue(command)
                 job = partial(self._relay, command)
                 await lanes.submit(f"room:{room_id}", "relay_to_room", job)
             case CloseRoom(room_id=room_id):
@@ -330,9 +333,9 @@ class SlackActor:
         reply.send(value)
 
     async def _relay(self, command: RelayToRoom) -> None:
-        await self.rooms.relay(command)
-        if not command.resent:  # a line sent again after a restart is not a latency sample
-            self._relay_to_room.observe(self._wall_clock() - command.line.at)
+        for posted in await self.relay.relay(command):
+            if not posted.resent:  # a line sent again after a restart is not a latency sample
+                self._relay_to_room.observe(self._wall_clock() - posted.line.at)
 
     async def _open_room(self, command: OpenRoom) -> None:
         await self._answer(command.reply, partial(self.rooms.open, command))

@@ -48,6 +48,7 @@ __all__ = [
     "Post",
     "date_token",
     "line_posts",
+    "merged_post",
     "note_post",
     "offer_post",
     "offer_resolved_post",
@@ -291,6 +292,12 @@ def line_posts(line: TranscriptLine, avatars: Mapping[str, str] = {}) -> list[Po
     speakers without one get an emoji icon.
     """
     return _run_posts([line], avatars)
+
+
+def merged_post(run: Sequence[TranscriptLine], avatars: Mapping[str, str] = {}) -> Post | None:
+    """Lines of one speaker as one post (a line each), or None when they need more than one."""
+    posts = _run_posts(run, avatars)
+    return posts[0] if len(posts) == 1 else None
 
 
 def _run_posts(run: Sequence[TranscriptLine], avatars: Mapping[str, str]) -> list[Post]:

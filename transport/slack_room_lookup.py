@@ -18,7 +18,7 @@ from actors.ports import RoomMessagePosted
 from transport.slack_decode import DecodeContext, Decoded, InboundRequest, decode
 from transport.slack_text import room_base_name, room_name
 from transport.slack_web import SlackWebClient
-from transport.slack_web_post import post_id_of
+from transport.slack_web_post import post_ids_of
 
 __all__ = [
     "MAX_PAGES",
@@ -71,7 +71,7 @@ async def posted_ids(web: SlackWebClient, channel: str) -> set[str]:
     messages = await _pages(
         web, "conversations.history", "messages", channel=channel, include_all_metadata=True
     )
-    return {pid for m in messages if (pid := post_id_of(m)) is not None}
+    return {pid for m in messages for pid in post_ids_of(m)}
 
 
 async def find_room(

@@ -219,7 +219,7 @@ class Rooms:
             if e.error_code not in _KNOWN_FINE:
                 raise
 
-    async def _post(
+    async def post(
         self,
         channel: str,
         post: Post,
@@ -272,7 +272,7 @@ class Rooms:
         )
         try:
             if header_post_id(cmd.takeover_id) not in posted:
-                answer = await self._post(room.id, header, post_id=header_post_id(cmd.takeover_id))
+                answer = await self.post(room.id, header, post_id=header_post_id(cmd.takeover_id))
                 await self._fine("pins.add", channel=room.id, timestamp=answer["ts"])
         except SlackError as e:
             log.error("room_header_failed", error=str(e))
@@ -282,14 +282,14 @@ class Rooms:
             if post_id in posted:
                 continue
             try:
-                await self._post(room.id, post, post_id=post_id)
+                await self.post(room.id, post, post_id=post_id)
             except SlackError as e:
                 failed += 1
                 log.error("room_transcript_post_failed", error=str(e))
         if failed:
             warning = f":warning: {failed} part(s) of the transcript could not be posted."
             try:
-                await self._post(room.id, note_post(warning))
+                await self.post(room.id, note_post(warning))
             except SlackError as e:
                 log.error("room_transcript_note_failed", error=str(e))
         log.info("room_opened", agent=cmd.agent_id, transcript=len(cmd.transcript))
@@ -317,7 +317,7 @@ class Rooms:
         look_since = cmd.line.at if cmd.resent else None
         for index, post in enumerate(line_posts(cmd.line, self._avatars)):
             post_id = part_post_id(cmd.post_id, index) if cmd.post_id else None
-            await self._post(cmd.room_id, post, post_id=post_id, look_since=look_since)
+            await self.post(cmd.room_id, post, post_id=post_id, look_since=look_since)
 
     async def close(self, cmd: CloseRoom) -> None:
         room = self._rooms.get(cmd.room_id)
@@ -325,7 +325,7 @@ class Rooms:
             look_since = self._wall_clock() - RESENT_LOOKBACK_S if cmd.resent else None
             post_id = note_post_id(cmd.takeover_id)
             try:
-                await self._post(
+                await self.post(
                     cmd.room_id, note_post(cmd.note), post_id=post_id, look_since=look_since
                 )
             except SlackApiError as e:  # e.g. already archived: the archive below says so

@@ -32,6 +32,7 @@ __all__ = [
     "find_post",
     "form_encode",
     "post_id_of",
+    "post_ids_of",
 ]
 
 EVENT_TYPE = "takeover_post"
@@ -96,12 +97,25 @@ class PostIds:
 
 def post_id_of(message: object) -> str | None:
     """The post id a Slack message carries in its metadata, if any."""
-    if not isinstance(message, dict):
-        return None
-    metadata = message.get("metadata")
-    payload = metadata.get("event_payload") if isinstance(metadata, dict) else None
-    post_id = payload.get("post_id") if isinstance(payload, dict) else None
+    payload = _payload_of(message)
+    post_id = payload.get("post_id")
     return post_id if isinstance(post_id, str) else None
+
+
+def post_ids_of(message: object) -> set[str]:
+    """Every post id a message stands for: its own, and those of the lines merged into it
+    (`event_payload.merged`, see `transport.slack_relay`)."""
+    payload = _payload_of(message)
+    merged = payload.get("merged")
+    ids = {m for m in merged if isinstance(m, str)} if isinstance(merged, list) else set()
+    own = payload.get("post_id")
+    return ids | {own} if isinstance(own, str) else ids
+
+
+def _payload_of(message: object) -> dict[str, Any]:
+    metadata = message.get("metadata") if isinstance(message, dict) else None
+    payload = metadata.get("event_payload") if isinstance(metadata, dict) else None
+    return payload if isinstance(payload, dict) else {}
 
 
 async def find_post(
@@ -126,7 +140,7 @@ async def find_post(
         page = await call(method, dict(params), None, None)
         messages = page.get("messages")
         for message in messages if isinstance(messages, list) else ():
-            if post_id_of(message) == post_id:
+            if post_id in post_ids_of(message):
                 return {"ok": True, "channel": channel, "ts": message.get("ts"), "message": message}
         metadata = page.get("response_metadata")
         cursor = metadata.get("next_cursor") if isinstance(metadata, dict) else None
