@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -37,11 +37,12 @@ from actors.journal_errors import (
     UnsupportedVersion,
 )
 from actors.journal_framing import (
+    HEADER,
     SNAPSHOT_TYPE,
     VERSION,
     encode_body,
     encode_record,
-    frame_payload,
+    frame_header,
 )
 from actors.journal_recovery import (
     MAX_SNAPSHOT_BYTES,
@@ -287,16 +288,22 @@ class JournalActor:
         if not isinstance(state, Mapping):
             raise RecordInvalid(f"snapshot state is a mapping, not {type(state).__name__}")
         body = {"v": VERSION, "lsn": covers, "type": SNAPSHOT_TYPE, "state": dict(state)}
-        return await self._write_snapshot(covers, encode_body(body, max_payload=MAX_SNAPSHOT_BYTES))
+        frame = encode_body(body, max_payload=MAX_SNAPSHOT_BYTES)
+        return await self._write_snapshot(covers, [frame[HEADER.size :]], len(frame) - HEADER.size)
 
-    async def snapshot_packed(self, packed_state: bytes, *, lsn: int) -> int:
-        """`snapshot` of a state already packed as msgpack (`actors.snapshot_packer`): the
-        file is the same as `snapshot(msgpack.unpackb(packed_state), lsn=lsn)` writes."""
+    async def snapshot_packed(self, packed_state: Sequence[bytes | bytearray], *, lsn: int) -> int:
+        """`snapshot` of a state already packed as msgpack, in parts (`actors.snapshot_packer`):
+        the file is the same as `snapshot(msgpack.unpackb(b"".join(packed_state)), lsn=lsn)`
+        writes. The parts are checksummed and written by a worker thread, never joined: the
+        loop is not held up however large the state."""
+        if isinstance(packed_state, bytes | bytearray):
+            raise TypeError("packed_state is a sequence of parts, not one bytes object")
         covers = self._snapshot_covers(lsn)
-        payload = b"".join((_packed_snapshot_head(covers), packed_state))
-        if len(payload) > MAX_SNAPSHOT_BYTES:
-            raise RecordInvalid(f"encoded size {len(payload)} exceeds {MAX_SNAPSHOT_BYTES} bytes")
-        return await self._write_snapshot(covers, frame_payload(payload))
+        payload = [_packed_snapshot_head(covers), *packed_state]
+        size = sum(map(len, payload))
+        if size > MAX_SNAPSHOT_BYTES:
+            raise RecordInvalid(f"encoded size {size} exceeds {MAX_SNAPSHOT_BYTES} bytes")
+        return await self._write_snapshot(covers, payload, size)
 
     def _snapshot_covers(self, lsn: int | None) -> int:
         if not self._open:
@@ -306,13 +313,15 @@ class JournalActor:
             raise ValueError(f"lsn {covers} outside {self._snapshot_lsn}..{self._next_lsn - 1}")
         return covers
 
-    async def _write_snapshot(self, covers: int, frame: bytes) -> int:
+    async def _write_snapshot(
+        self, covers: int, payload: list[bytes | bytearray], size: int
+    ) -> int:
         async with self._snapshot_lock:
             if covers:
                 await self.wait_durable(covers)
             path = self._path / snapshot_name(covers)
             try:
-                await trio.to_thread.run_sync(_write_atomically, path, frame, self._fsync_fn)
+                await trio.to_thread.run_sync(_write_framed, path, payload, self._fsync_fn)
                 self._retained = sorted({*self._retained, covers})[-2:]
                 removed = await trio.to_thread.run_sync(self._prune, covers)
             except OSError as e:  # the journal itself goes on; the caller may retry later
@@ -322,7 +331,7 @@ class JournalActor:
             caught_up = self._next_lsn - 1 - self._snapshot_lsn < self._snapshot_every
             if caught_up and self._snapshot_due.is_set():  # never strand a waiter on an old Event
                 self._snapshot_due = trio.Event()
-        log.info("journal_snapshot_written", lsn=covers, bytes=len(frame), removed=removed)
+        log.info("journal_snapshot_written", lsn=covers, bytes=size, removed=removed)
         return covers
 
     def _prune(self, newest: int) -> int:
@@ -360,6 +369,11 @@ class JournalActor:
             "snapshot_lsn": self._snapshot_lsn,
             "snapshots_written": self._snapshots_written,
         }
+
+
+def _write_framed(path: Path, payload: list[bytes | bytearray], fsync: FsyncFn) -> None:
+    """Thread side: the frame header, then the payload's parts, written atomically."""
+    _write_atomically(path, [frame_header(payload), *payload], fsync)
 
 
 def _packed_snapshot_head(covers: int) -> bytes:

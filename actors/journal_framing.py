@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ __all__ = [
     "decode_payload",
     "encode_body",
     "encode_record",
+    "frame_header",
     "frame_payload",
     "scan",
 ]
@@ -56,6 +57,14 @@ _MAP_HEADER_LEN = {0xDE: 3, 0xDF: 5}
 def frame_payload(payload: bytes) -> bytes:
     """Prefix a payload with its length and CRC32."""
     return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def frame_header(parts: Sequence[bytes | bytearray]) -> bytes:
+    """The frame header of the payload the `parts` make one after the other (no copy made)."""
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return HEADER.pack(sum(map(len, parts)), crc)
 
 
 def encode_body(body: Mapping[str, Any], *, max_payload: int = MAX_PAYLOAD_BYTES) -> bytes:

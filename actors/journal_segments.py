@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = [
@@ -71,19 +71,21 @@ def fsync_dir(directory: Path, fsync: FsyncFn) -> None:
         os.close(fd)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
         view = view[written:]
 
 
-def write_atomically(path: Path, data: bytes, fsync: FsyncFn) -> None:
-    """Replace `path` with `data` all at once: temp file, fsync, rename, directory fsync."""
+def write_atomically(path: Path, data: bytes | Sequence[bytes | bytearray], fsync: FsyncFn) -> None:
+    """Replace `path` with `data` (or its parts one after the other) all at once: temp file,
+    fsync, rename, directory fsync."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        _write_all(fd, data)
+        for part in (data,) if isinstance(data, bytes) else data:
+            _write_all(fd, part)
         fsync(fd)
     finally:
         os.close(fd)

@@ -14,9 +14,9 @@ A snapshot is taken in two steps, and the next one only after it finished:
 - `await capture.finish()` packs those lists' items up to the noted lengths (for long lists
   only the ones gained since the last snapshot), yielding to the loop every `CHUNK_ITEMS` items
   (items before those lengths never change, so the result is still the state at that LSN), and
-  returns the payload.
+  returns the payload in parts, which the journal checksums and writes from a worker thread.
 
-The bytes are exactly those of `msgpack.packb(encode_state(state), use_bin_type=True)` (the
+The parts, one after the other, are exactly `msgpack.packb(encode_state(state), use_bin_type=True)` (the
 tests hold it to that), so decoding and the snapshot format are unchanged. Lists shorter than
 `MIN_CACHED_ITEMS` are packed whole by `finish` each time (an idle session costs no cache
 memory); the cache forgets lists no longer in the state.
@@ -81,9 +81,11 @@ class SnapshotCapture:
         self._chunk = self._budget = chunk_items
         self._packer = msgpack.Packer(use_bin_type=True)
 
-    async def finish(self) -> bytes:
+    async def finish(self) -> list[bytes | bytearray]:
         """Pack the lists' items (only the new ones of cached lists), a chunk at a time between
-        checkpoints, and return the whole payload."""
+        checkpoints, and return the payload as parts to write one after the other (joining
+        them would copy the whole state on the loop). Cached parts are the packer's own: write
+        them before the next snapshot is captured."""
         out: list[bytes | bytearray] = []
         for part in self._parts:
             if isinstance(part, bytes):
@@ -102,7 +104,7 @@ class SnapshotCapture:
             elif entry.count != part.count:
                 raise RuntimeError("snapshots overlapped: capture one only after the last finished")
             out.append(entry.data)
-        return b"".join(out)
+        return out
 
     async def _pack_into(self, data: bytearray, part: _Deferred, start: int) -> None:
         pack, encode, items = self._packer.pack, part.encode, part.items

@@ -181,7 +181,7 @@ async def test_a_packed_snapshot_is_the_same_file_as_a_mapping_snapshot(tmp_path
             if way == "mapping":
                 await journal.snapshot(state, lsn=2)
             else:
-                await journal.snapshot_packed(msgpack.packb(state, use_bin_type=True), lsn=2)
+                await journal.snapshot_packed([msgpack.packb(state, use_bin_type=True)], lsn=2)
             nursery.cancel_scope.cancel()
         (snapshot,) = (tmp_path / way).glob("snapshot-*.snap")
         written[way] = snapshot.read_bytes()
