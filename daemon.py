@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import signal
 import sys
 from dataclasses import dataclass
@@ -161,6 +162,15 @@ async def _open_journal(
     return sink, journal
 
 
+def _freeze_startup_heap() -> None:
+    """Leave what start-up built (modules, the restored state) out of later full collections:
+    a generation-2 collection scans every tracked object, and a restored state can hold millions
+    of them (about 190 ms per 1.25 million here, BENCHMARKS.md "Recovery"). Garbage is collected
+    first, so nothing unreachable is kept."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(
     settings: Settings,
     settings_dir: Path,
@@ -284,6 +294,7 @@ async def serve(
                     await inner.start(reloader.run, reloads)
                 async with trio.open_nursery() as front:
                     chat_url: str = await front.start(chat.run)
+                    _freeze_startup_heap()
                     _log.info(
                         "daemon_started",
                         widget=chat_url + "/",

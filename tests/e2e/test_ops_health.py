@@ -3,6 +3,7 @@ down (and healthy again once it reconnects), every metric family the daemon wire
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,17 @@ async def test_metrics_of_the_daemon_cover_every_piece(
         assert directions == {"to_room", "to_customer"}
         records = families["takeover_journal_records"].samples[0].value
         assert records >= 3  # the session, the customer's line, the bot's answer
+
+
+async def test_what_start_up_built_is_left_out_of_full_collections(
+    tmp_path: Path, e2e_clock: MockClock
+) -> None:
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    try:
+        async with ops_stack("emulator", tmp_path) as stack:
+            answer = await stack.http.get(stack.chat + "/healthz")
+            assert answer.status_code == 200
+            assert gc.get_freeze_count() > 0  # frozen once the daemon was up
+    finally:
+        gc.unfreeze()
