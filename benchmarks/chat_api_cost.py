@@ -16,7 +16,12 @@ run in this process, so their CPU is not counted. Variants:
             as the daemon runs it); every session is in a takeover, so a message is journaled,
             relayed to the room and echoed to the customer as a `customer_message` event.
 
-chat - bare - domain is roughly what the customer API's own code costs.
+chat - bare - domain is roughly what the customer API's own code costs; at the server level it
+drowns in the noise of the other two, so `--variants asgi` measures it alone:
+
+- ``asgi``  (not in the default list) the app `build_chat_app` returns, called in-process over a
+            domain stub that answers at once: CPU per `POST /messages` through the app, and per
+            event pushed by the WebSocket endpoint (`us/event`), with no server and no domain.
 
 Every customer keeps one keep-alive HTTP/1.1 connection for its POSTs and, in the second phase,
 one WebSocket. Two phases per variant, each `--warmup` then `--seconds` measured:
@@ -60,6 +65,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 VARIANTS = ("bare", "domain", "chat")
+EXTRA_VARIANTS = ("asgi",)
 AGENTS_PER_CHATS = 10  # sessions per agent (max_chats_per_agent)
 
 
@@ -337,11 +343,108 @@ def _with_event_cost(both: Window, post_only: Window) -> Window:
     return both
 
 
+class _StubDomain:
+    """For the `asgi` variant: answers at once, so only the app's own work is measured."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.events: list[Any] = []
+
+    def mode(self, session_id: str) -> str:
+        return "takeover"
+
+    def check_token(self, session_id: str, token: str) -> bool:
+        return token == "t"
+
+    async def customer_says(self, session_id: str, text: str) -> int:
+        self.seq += 1
+        await trio.lowlevel.checkpoint()
+        return self.seq
+
+    def events_after(self, session_id: str, after_seq: int) -> list[Any]:
+        return self.events[after_seq:]
+
+    async def wait_events(self, session_id: str, after_seq: int) -> list[Any]:
+        """A new event every time it is asked for one (an agent who never stops typing)."""
+        from actors.messages import CustomerEvent
+
+        await trio.lowlevel.checkpoint()
+        seq = len(self.events) + 1
+        self.events.append(CustomerEvent(seq, "agent_message", "x" * 50, None, time.time()))
+        return self.events[after_seq:]
+
+
+async def _serve_asgi(args: argparse.Namespace) -> None:
+    """The `asgi` variant: the customer app called in-process, no server, no domain."""
+    from actors.settings import HttpSettings
+    from transport.chat_api import build_chat_app
+
+    app: Any = build_chat_app(_StubDomain(), HttpSettings(port=0, messages_per_minute=100_000))  # type: ignore[arg-type]
+    body = json.dumps({"text": "x" * args.text_chars}).encode()
+    path = "/api/sessions/s1/messages"
+    headers = [
+        (b"host", b"127.0.0.1:8080"),
+        (b"authorization", b"Bearer t"),
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    base = {"asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http", "root_path": ""}
+    base |= {"query_string": b"", "server": ("127.0.0.1", 8080), "client": ("127.0.0.1", 5000)}
+    post = {**base, "type": "http", "method": "POST", "path": path, "raw_path": path.encode()}
+    post["headers"] = headers
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    n = max(1000, int(args.rate * args.seconds))
+    for _ in range(200):
+        await app(dict(post), receive, send)
+    assert sent[0]["status"] == 202, sent[:2]
+    cpu0 = time.process_time()
+    for _ in range(n):
+        await app(dict(post), receive, send)
+        sent.clear()
+    post_us = (time.process_time() - cpu0) / n * 1e6
+
+    ws_path = "/api/sessions/s1/ws"
+    ws = {**base, "type": "websocket", "path": ws_path, "raw_path": ws_path.encode()}
+    ws |= {"query_string": b"token=t", "headers": headers[:1], "subprotocols": [], "extensions": {}}
+    frames = [0]
+    done = trio.Event()
+    inbound = [{"type": "websocket.connect"}]
+
+    async def ws_receive() -> dict[str, Any]:
+        if inbound:
+            return inbound.pop()
+        await done.wait()
+        return {"type": "websocket.disconnect", "code": 1000}
+
+    async def ws_send(message: Any) -> None:
+        if message["type"] == "websocket.send":
+            frames[0] += 1
+            if frames[0] == 200:
+                cpu[0] = time.process_time()
+            elif frames[0] == 200 + n:
+                cpu[1] = time.process_time()
+                done.set()
+
+    cpu = [0.0, 0.0]
+    with trio.move_on_after(60):
+        await app(ws, ws_receive, ws_send)
+    event_us = (cpu[1] - cpu[0]) / n * 1e6
+    print(json.dumps({"post_us": post_us, "event_us": event_us}), flush=True)
+
+
 def _serve(args: argparse.Namespace) -> None:
     from actors.log import configure_logging
 
     configure_logging("warning", "json")  # as the load test runs the daemon
-    trio.run(_serve_bare if args.serve == "bare" else _serve_chat, args)
+    serve = {"bare": _serve_bare, "asgi": _serve_asgi}.get(args.serve, _serve_chat)
+    trio.run(serve, args)
 
 
 # --- the customers (this process) -------------------------------------------------------------
@@ -582,6 +685,16 @@ def _run_variant(args: argparse.Namespace, variant: str) -> dict[str, Window]:
         ready = json.loads(server.stdout.readline())
         if variant == "domain":
             return {phase: Window(**figures) for phase, figures in ready.items()}
+        if variant == "asgi":
+            nan = float("nan")
+            figures = [nan] * len(Window.__dataclass_fields__)
+            only = Window(*figures)  # type: ignore[arg-type]
+            only.cpu_us_msg, only.cpu_us_event, only.failures = (
+                ready["post_us"],
+                ready["event_us"],
+                0,
+            )
+            return {"post": only}
         args.variant_now = variant
         return trio.run(_drive, args, ready["url"], ready["sessions"], server.pid)
     finally:
@@ -631,12 +744,15 @@ def main() -> None:
         "--py-spy", metavar="DIR", help="write a raw py-spy profile of each server's post+ws window"
     )
     parser.add_argument("--json", metavar="FILE", help="also write every round's figures as JSON")
-    parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=VARIANTS + EXTRA_VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         _serve(args)
         return
     variants = [v for v in args.variants.split(",") if v]
+    unknown = set(variants) - set(VARIANTS + EXTRA_VARIANTS)
+    if unknown:
+        parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
     results: dict[str, dict[str, list[Window]]] = {v: {"post": [], "post+ws": []} for v in variants}
     for round_no in range(args.rounds):
         args.round_now = round_no
@@ -656,6 +772,8 @@ def main() -> None:
     print(header)
     for variant in variants:
         for phase, windows in results[variant].items():
+            if not windows:
+                continue
             print(
                 f"{variant:8} {phase:8} {_median(windows, 'msgs_s'):7.0f} "
                 f"{_median(windows, 'events_s'):7.0f} {_median(windows, 'cpu_us_msg'):10.0f} "
