@@ -20,6 +20,11 @@ Phases, each `--seconds` long, posting at `--rate` per second (paced, several in
 
 Reported per phase: posts answered, envelopes and RTM events delivered, the server's CPU in
 microseconds per post and as a ratio to the starlette floor, post -> envelope latency.
+
+`--in-process` measures the emulator's own share alone, without a server or a network: the
+same posts handed to the emulator's ASGI app in this process, its Socket Mode and RTM hubs
+writing to sockets that only count frames (the app's socket acks every envelope at once). The
+CPU per post there is what the emulator adds above its HTTP and WebSocket stack.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -38,6 +44,7 @@ from typing import Any
 
 import psutil
 import trio
+import trio.testing
 import trio_websocket
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,6 +192,19 @@ def cpu_of(pid: int) -> float:
 # --- the driver ------------------------------------------------------------------------------
 
 
+def customer_line(room: str, i: int) -> dict[str, Any]:
+    """A relayed customer line as the daemon posts it (JSON body, customised identity)."""
+    return {
+        "channel": room,
+        "text": f"LTc{i}m1 where is my parcel?",
+        "unfurl_links": False,
+        "unfurl_media": False,
+        "username": f"LT{i} (customer)",
+        "icon_emoji": ":bust_in_silhouette:",
+        "metadata": {"event_type": "takeover_post", "event_payload": {"id": f"p{i}"}},
+    }
+
+
 class Tally:
     """What came back: envelopes (with their arrival times by text) and RTM events."""
 
@@ -297,16 +317,7 @@ async def measure_relay(args: argparse.Namespace) -> dict[str, Any]:
                     {"channel": room, "users": ",".join(members)},
                     token=bot,
                 )
-                customer_line = {
-                    "channel": room,
-                    "text": f"LTc{i}m1 where is my parcel?",
-                    "unfurl_links": False,
-                    "unfurl_media": False,
-                    "username": f"LT{i} (customer)",
-                    "icon_emoji": ":bust_in_silhouette:",
-                    "metadata": {"event_type": "takeover_post", "event_payload": {"id": f"p{i}"}},
-                }
-                jobs.append((bot, customer_line))
+                jobs.append((bot, customer_line(room, i)))
                 jobs.append((user["token"], {"channel": room, "text": f"LTa{i}m1 Thanks."}))
 
             opened = await http.call("POST", "/api/apps.connections.open", token=app["app_token"])
@@ -351,7 +362,144 @@ async def measure_relay(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+class _FakeSocket:
+    """A `TextSocket` for the hubs: counts frames; the app's acks each envelope at once."""
+
+    def __init__(self, ack: bool) -> None:
+        self.frames = 0
+        self._ack = ack
+        self._inbox: trio.MemorySendChannel[str]
+        self._inbox, self._incoming = trio.open_memory_channel[str](math.inf)
+
+    async def send_text(self, text: str) -> None:
+        self.frames += 1
+        if self._ack and text.startswith('{"envelope_id"'):
+            envelope_id = json.loads(text)["envelope_id"]
+            self._inbox.send_nowait(json.dumps({"envelope_id": envelope_id}))
+
+    async def receive_text(self) -> str:
+        return await self._incoming.receive()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        return None
+
+
+async def in_process(args: argparse.Namespace) -> dict[str, Any]:
+    from emulator import AgentSeed, Emulator, EmulatorConfig
+
+    agents = tuple(AgentSeed(name=f"agent{i}") for i in range(args.rtm))
+    emu = Emulator(EmulatorConfig(agents=agents))
+    ws = emu.workspace
+    bot = emu.credentials.bot_token
+    app: Any = emu.app
+    sent: list[dict[str, Any]] = []
+
+    async def post(token: str, body: dict[str, Any]) -> dict[str, Any]:
+        data = json.dumps(body).encode()
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/api/chat.postMessage",
+            "raw_path": b"/api/chat.postMessage",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [
+                (b"host", b"127.0.0.1:8090"),
+                (b"authorization", f"Bearer {token}".encode()),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+            ],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8090),
+            "state": {},
+        }
+        chunks = [{"type": "http.request", "body": data, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            return chunks.pop() if chunks else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return json.loads(sent[-1]["body"])
+
+    jobs: list[tuple[str, dict[str, Any]]] = []
+    humans = ws.humans()
+    async with trio.open_nursery() as nursery:
+        for i, user in enumerate(humans):
+            made = emu_call(
+                emu, "conversations.create", bot, {"name": f"room-{i}", "is_private": "true"}
+            )
+            room = made["channel"]["id"]
+            members = [humans[(i + j) % len(humans)].id for j in range(args.members)]
+            emu_call(
+                emu, "conversations.invite", bot, {"channel": room, "users": ",".join(members)}
+            )
+            jobs.append((bot, customer_line(room, i)))
+            jobs.append((user.token, {"channel": room, "text": f"LTa{i}m1 Thanks."}))
+        app_socket = _FakeSocket(ack=True)
+        nursery.start_soon(emu.socket_mode.run)
+        nursery.start_soon(emu.socket_mode.serve, app_socket)
+        rtm_sockets = [_FakeSocket(ack=False) for _ in humans]
+        for user, sock in zip(humans, rtm_sockets, strict=True):
+            nursery.start_soon(emu.rtm.serve, sock, user.id, False)
+        await trio.testing.wait_all_tasks_blocked()
+        total = int(args.rate * args.seconds)
+        for i in range(min(total, 2000)):  # warm-up
+            token, body = jobs[i % len(jobs)]
+            await post(token, body)
+            await trio.testing.wait_all_tasks_blocked()
+        sent.clear()
+        frames = app_socket.frames + sum(s.frames for s in rtm_sockets)
+        cpu = time.process_time()
+        for i in range(total):
+            token, body = jobs[i % len(jobs)]
+            answer = await post(token, {**body, "text": f"{body['text']} #{i}"})
+            assert answer["ok"], answer
+            await trio.testing.wait_all_tasks_blocked()  # envelopes, RTM events, acks handled
+            if len(sent) > 100:
+                sent.clear()
+        used = time.process_time() - cpu
+        frames = app_socket.frames + sum(s.frames for s in rtm_sockets) - frames
+        nursery.cancel_scope.cancel()
+    return {
+        "posts": total,
+        "frames_written": frames,
+        "cpu_us_per_post": round(used / total * 1e6, 1),
+    }
+
+
+def emu_call(emu: Any, method: str, token: str, args: dict[str, Any]) -> dict[str, Any]:
+    """A Web API call straight to the method table (set-up only)."""
+    from emulator.web_api import HANDLERS
+    from emulator.web_args import Args, Call
+
+    actor = emu.workspace.authenticate(token)
+    try:
+        return HANDLERS[method](Call(emu.workspace, actor, Args(args), "http://x", emu))
+    finally:
+        emu.router.settle()
+
+
 async def main(args: argparse.Namespace) -> None:
+    if args.in_process:
+        import logging
+
+        import structlog
+
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+        alone = {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "members_per_room": args.members,
+            "rtm_clients": args.rtm,
+            "in_process": await in_process(args),
+        }
+        print(json.dumps(alone, indent=2))
+        return
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
@@ -379,6 +527,7 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0, help="length of a phase (10)")
     parser.add_argument("--rtm", type=int, default=30, help="agents on RTM, one room each (30)")
     parser.add_argument("--members", type=int, default=1, help="agents per room (1)")
+    parser.add_argument("--in-process", action="store_true", help="the emulator's own share only")
     parser.add_argument("--py-spy", metavar="DIR", help="profile the servers into DIR")
     parser.add_argument("--serve-floor", choices=["asgi", "starlette"], help=argparse.SUPPRESS)
     arguments = parser.parse_args()
