@@ -133,7 +133,7 @@ class SlackActor:
             pause_s=post_pause_s,
             wall_clock=wall_clock,
         )
-        self.relay = RoomRelay(web, self.rooms, self.profiles.avatars)
+        self.relay = RoomRelay(web, self.rooms, self.profiles.avatars, on_posted=self._relay_posted)
         self.offers = Offers(web, room_link=self.rooms.link)
         self.leads = Leads(web, settings.leads_channel, pause_s=post_pause_s, wall_clock=wall_clock)
         self.presence = Presence(
@@ -170,6 +170,7 @@ class SlackActor:
                 await self._connect(nursery)
                 lanes = self._lanes = Lanes(nursery, limit=self._max_commands)
                 nursery.start_soon(self.offers.run_updates)
+                nursery.start_soon(self.profiles.warm, self.presence.agents)
                 _log.info(
                     "slack_actor_started",
                     mode=self._settings.mode,
@@ -300,9 +301,11 @@ class SlackActor:
                 job = partial(self._open_room, command)
                 await lanes.submit(f"takeover:{takeover_id}", "open_room", job)
             case RelayToRoom(room_id=room_id):
-                self.relay.queue(command)
-                job = partial(self._relay, command)
-                await lanes.submit(f"room:{room_id}", "relay_to_room", job)
+                if self.relay.queue(command):
+                    job = partial(self.relay.drain, room_id)
+                    await lanes.submit(f"room:{room_id}", "relay_to_room", job)
+                else:  # the room's job, queued or running, posts it too
+                    lanes.absorbed()
             case CloseRoom(room_id=room_id):
                 job = partial(self.rooms.close, command)
                 await lanes.submit(f"room:{room_id}", "close_room", job)
@@ -332,10 +335,9 @@ class SlackActor:
             raise
         reply.send(value)
 
-    async def _relay(self, command: RelayToRoom) -> None:
-        for posted in await self.relay.relay(command):
-            if not posted.resent:  # a line sent again after a restart is not a latency sample
-                self._relay_to_room.observe(self._wall_clock() - posted.line.at)
+    def _relay_posted(self, command: RelayToRoom) -> None:
+        if not command.resent:  # a line sent again after a restart is not a latency sample
+            self._relay_to_room.observe(self._wall_clock() - command.line.at)
 
     async def _open_room(self, command: OpenRoom) -> None:
         await self._answer(command.reply, partial(self.rooms.open, command))

@@ -17,7 +17,9 @@ Owns:
   (`note`) by the inbound side.
 - `Profiles`: users.info -> `AgentProfile` (display name, real name, title, avatar), kept for
   `fresh_s` (an agent accepting several chats costs one users.info, Tier 4), concurrent fetches
-  of one agent sharing one call; and the avatars the room posts use as `icon_url`.
+  of one agent sharing one call, a kept one answering when the tier is busy or Slack fails;
+  `warm(agents)` keeps the pool's profiles from users.list at start (a rush of accepts would
+  otherwise queue 100 users.info calls); and the avatars the room posts use as `icon_url`.
 """
 
 from __future__ import annotations
@@ -264,20 +266,50 @@ def _text(value: Any) -> str:
 class Profiles:
     """users.info for agents, kept `fresh_s`; remembers each agent's avatar for the room posts."""
 
-    def __init__(self, web: SlackWebClient, *, fresh_s: float = 600.0) -> None:
-        if fresh_s < 0:
-            raise ValueError("fresh_s must not be negative")
+    def __init__(self, web: SlackWebClient, *, fresh_s: float = 600.0, wait_s: float = 1.0) -> None:
+        if fresh_s < 0 or wait_s < 0:
+            raise ValueError("fresh_s and wait_s must not be negative")
         self._web = web
         self._fresh = fresh_s
+        self._wait = wait_s
         self.avatars: dict[str, str] = {}
         self._kept: dict[str, tuple[float, AgentProfile]] = {}
         self._flights: dict[str, _Flight[AgentProfile]] = {}
 
+    async def warm(self, agents: Iterable[str], *, max_pages: int = 50) -> int:
+        """Keep the profiles of `agents` from users.list (Tier 2, 200 people a call) instead of
+        one users.info each when they first accept; returns how many were kept."""
+        wanted = set(agents) - self._kept.keys()
+        cursor, found = "", 0
+        for _ in range(max_pages):
+            if not wanted:
+                break
+            try:
+                page = await self._web.call("users.list", limit=200, cursor=cursor or None)
+            except SlackError as e:
+                _log.warning("agent_profiles_not_warmed", error=str(e), kept=found)
+                break
+            for user in page.get("members") or ():
+                agent_id = user.get("id") if isinstance(user, dict) else None
+                if isinstance(agent_id, str) and agent_id in wanted:
+                    wanted.discard(agent_id)
+                    self._kept[agent_id] = (trio.current_time(), self._profile(agent_id, user))
+                    found += 1
+            meta = page.get("response_metadata")
+            cursor = _text(meta.get("next_cursor")) if isinstance(meta, dict) else ""
+            if not cursor:
+                break
+        return found
+
     async def fetch(self, agent_id: str) -> AgentProfile:
         """The agent's profile: kept if fetched within `fresh_s`, else users.info (shared with
-        a fetch of the same agent in flight); a kept one, however old, if Slack fails."""
+        a fetch of the same agent in flight); a kept one, however old, when users.info's tier
+        would not pass the call within `wait_s` or Slack fails."""
         kept = self._kept.get(agent_id)
-        if kept is not None and trio.current_time() - kept[0] < self._fresh:
+        if kept is not None and (
+            trio.current_time() - kept[0] < self._fresh
+            or self._web.rate_eta("users.info") > self._wait
+        ):
             return kept[1]
         flight = self._flights.get(agent_id)
         if flight is not None:
@@ -303,7 +335,9 @@ class Profiles:
 
     async def _users_info(self, agent_id: str) -> AgentProfile:
         answer = await self._web.call("users.info", user=agent_id)
-        user = answer.get("user")
+        return self._profile(agent_id, answer.get("user"))
+
+    def _profile(self, agent_id: str, user: Any) -> AgentProfile:
         user = user if isinstance(user, dict) else {}
         profile = user.get("profile")
         profile = profile if isinstance(profile, dict) else {}

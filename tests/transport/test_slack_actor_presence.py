@@ -389,6 +389,48 @@ async def test_a_profile_is_kept_fresh_s_and_fetches_of_one_agent_share_a_call(
         await profiles.fetch("U2")  # nothing kept: the error
 
 
+async def test_profiles_are_warmed_from_users_list_and_kept_while_users_info_is_busy(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    def member(i: int) -> dict[str, object]:
+        return {"id": f"U{i}", "name": f"a{i}", "profile": {"real_name": f"Agent {i}"}}
+
+    fake = FakeSlackWeb()
+    pages = {"": (["U1", "U2"], "p2"), "p2": (["U3"], "")}
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        params = dict(parse_qsl(request.content.decode()))
+        if request.url.path.endswith("users.list"):
+            ids, cursor = pages[params.get("cursor", "")]
+            members = [member(int(i[1:])) for i in ids]
+            meta = {"next_cursor": cursor}
+            return httpx.Response(
+                200, json={"ok": True, "members": members, "response_metadata": meta}
+            )
+        return await fake.handle(request)
+
+    fake.answers["users.info"] = {"ok": True, "user": member(2) | {"name": "fresh"}}
+    web = SlackWebClient(
+        "xoxb-test",
+        api_url="http://slack.test/api/",
+        transport=httpx.MockTransport(handle),
+        rate_limits=RateLimits.off().with_tiers({"users.info": Tier(60, burst=1)}),
+        retry=RetryPolicy(max_attempts=1),
+    )
+    profiles = Profiles(web, fresh_s=60.0, wait_s=0.5)
+    assert await profiles.warm(["U1", "U3"]) == 2  # two pages, U2 is not in the pool
+    assert (await profiles.fetch("U3")).real_name == "Agent 3"
+    assert fake.calls("users.info") == []
+    await trio.sleep(61.0)
+    await web.call("users.info", user="U9")
+    await web.call("users.info", user="U9")  # the tier is now busy for 1 s, more than...
+    assert web.rate_eta("users.info") == 1.0
+    assert (await profiles.fetch("U1")).real_name == "Agent 1"  # ...wait_s: the kept one
+    assert web.rate_eta("users.info") == 1.0
+    await trio.sleep(1.0)
+    assert (await profiles.fetch("U1")).display_name == "Agent 2"  # stale and free: fetched
+
+
 # --- offer DMs under chat.update's tier ----------------------------------------------------------
 
 
