@@ -9,20 +9,21 @@ The merged message's metadata carries every line's post id (`event_payload.merge
 sent again after a restart finds it (`transport.slack_web_post.post_ids_of`) and is not posted
 twice.
 
-The Slack actor calls `queue(cmd)` as each `RelayToRoom` arrives, in order, and runs
-`relay(cmd)` as that command's job in the room's lane: the job waits for the channel's turn,
-then posts its line together with the mergeable lines queued behind it and returns the commands
-it posted; a job whose line an earlier job already took returns nothing. Lines sent again after
-a restart (`resent`) and lines too long for one post are never merged: they go alone through
-`Rooms.relay`, as before.
+The Slack actor calls `queue(cmd)` as each `RelayToRoom` arrives, in order; when the room has
+no job yet it submits `drain(room_id)` to the room's lane. The job waits for the channel's turn,
+posts the lines waiting (merged), and goes on until none is left, so a room holds one job in
+the lanes however many lines wait, and a busy room never fills the lanes for everyone else.
+Lines sent again after a restart (`resent`) and lines too long for one post are never merged:
+they go alone through `Rooms.relay`, as before.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+import structlog
 import trio
 
 from actors.ports import RelayToRoom
@@ -33,42 +34,72 @@ from transport.slack_web_post import EVENT_TYPE
 
 __all__ = ["RoomRelay"]
 
+_log = structlog.get_logger("transport.slack_relay")
+
 
 class RoomRelay:
     """Relays customer lines to rooms in order, merging those that wait for the same turn."""
 
-    def __init__(self, web: SlackWebClient, rooms: Rooms, avatars: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        web: SlackWebClient,
+        rooms: Rooms,
+        avatars: Mapping[str, str],
+        *,
+        on_posted: Callable[[RelayToRoom], None] = lambda cmd: None,
+    ) -> None:
         self._web = web
         self._rooms = rooms
         self._avatars = avatars
+        self._on_posted = on_posted
         self._waiting: dict[str, deque[RelayToRoom]] = {}
         self.merged_posts = 0
         self.merged_lines = 0
+        self.failed_posts = 0
 
-    def queue(self, cmd: RelayToRoom) -> None:
-        """Note `cmd` as waiting for its room; call in the order the commands arrive."""
-        self._waiting.setdefault(cmd.room_id, deque()).append(cmd)
-
-    async def relay(self, cmd: RelayToRoom) -> list[RelayToRoom]:
-        """Post `cmd`'s line and those merged with it; the commands posted, in order."""
+    def queue(self, cmd: RelayToRoom) -> bool:
+        """Note `cmd` as waiting for its room, in the order the commands arrive. True when the
+        room needs a `drain` job: none is scheduled or running for it yet."""
         waiting = self._waiting.get(cmd.room_id)
-        if not waiting or waiting[0] is not cmd:
-            return []  # an earlier job posted it
-        if not cmd.resent:
-            await trio.sleep(self._web.rate_eta("chat.postMessage", cmd.room_id))
-        group = self._take(waiting)
-        if not waiting:
-            del self._waiting[cmd.room_id]
+        if waiting is None:
+            self._waiting[cmd.room_id] = deque([cmd])
+            return True
+        waiting.append(cmd)
+        return False
+
+    @property
+    def waiting_lines(self) -> int:
+        return sum(map(len, self._waiting.values()))
+
+    async def drain(self, room_id: str) -> None:
+        """Post every line waiting for `room_id`, in order, those waiting together merged, until
+        none is left (lines queued meanwhile included). A post that fails is logged and the
+        next one goes on, as a failed job in a lane would."""
+        waiting = self._waiting[room_id]
+        while waiting:
+            if not waiting[0].resent:
+                await trio.sleep(self._web.rate_eta("chat.postMessage", room_id))
+            group = self._take(waiting)
+            try:
+                await self._post(group)
+            except Exception:
+                self.failed_posts += 1
+                _log.exception("room_relay_failed", room=room_id, lines=len(group))
+                continue
+            for cmd in group:
+                self._on_posted(cmd)
+        del self._waiting[room_id]
+
+    async def _post(self, group: list[RelayToRoom]) -> None:
+        first = group[0]
         post = merged_post([c.line for c in group], self._avatars) if len(group) > 1 else None
         if post is None:
-            await self._rooms.relay(cmd)
-            return [cmd]
-        ids = [c.post_id for c in group if c.post_id]
-        post = _with_merged_ids(post, ids)
-        await self._rooms.post(cmd.room_id, post, post_id=cmd.post_id or None)
+            await self._rooms.relay(first)
+            return
+        post = _with_merged_ids(post, [c.post_id for c in group if c.post_id])
+        await self._rooms.post(first.room_id, post, post_id=first.post_id or None)
         self.merged_posts += 1
         self.merged_lines += len(group)
-        return group
 
     def _take(self, waiting: deque[RelayToRoom]) -> list[RelayToRoom]:
         first = waiting.popleft()

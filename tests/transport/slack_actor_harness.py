@@ -178,6 +178,7 @@ async def slack_harness(
     poll_interval_s: float = 3600.0,
     presence_min_gap_s: float = 0.0,
     room_prefix: str = "swivl_user_",
+    max_commands: int = 1_000,
 ) -> AsyncIterator[Harness]:
     emulator = Emulator(config or EmulatorConfig(agents=AGENTS))
     # Cleanup order matters: nothing may await inside a cancelled scope while an exception of
@@ -213,6 +214,7 @@ async def slack_harness(
                 presence_min_gap_s=presence_min_gap_s,
                 ws_policy=WsPolicy(backoff=Backoff(0.05, 2.0, 0.5, 0.5)),
                 post_pause_s=0.05,
+                max_commands=max_commands,
             )
             send, receive = trio.open_memory_channel[SlackCommand](100)
             harness = Harness(emulator, base_url, http, actor, web, send, domain, users)

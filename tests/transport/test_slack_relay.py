@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 import trio
+import trio.testing
 
 from actors.ports import OpenRoom, RelayToRoom, RoomOpened
 from tests.transport.slack_actor_harness import Harness, line, slack_harness
@@ -77,3 +78,24 @@ async def test_other_speakers_resent_lines_and_long_lines_are_not_merged() -> No
             assert texts[3] == "three"  # the long line behind it would not fit with it
             assert "".join(texts[4:6]) == "x" * 7000  # split over two posts, alone
             assert "\n".join(texts[6:]) == "four\nfive"  # merged or not, as their turn came
+
+
+async def test_a_busy_room_holds_one_job_in_the_lanes_however_many_lines_wait() -> None:
+    with trio.fail_after(DEADLINE):
+        async with slack_harness(max_commands=4) as h:
+            room = await open_room(h)
+            await h.emu(
+                "POST",
+                "/_emu/faults",
+                json={"delay": {"share": 1.0, "seconds": 0.5, "methods": ["chat.postMessage"]}},
+            )
+            said = [line("customer", f"line {n}", at=1.7e9 + n) for n in range(40)]
+            for n, text in enumerate(said):
+                await h.send(RelayToRoom("t_1", room.room_id, text, f"t_1-{n}"))
+            await trio.testing.wait_all_tasks_blocked(0.05)  # the first post is being held
+            assert h.actor.statistics().lanes.queued_or_running == 1
+            assert h.actor.relay.waiting_lines > 30  # waiting in the relay, not in the lanes
+            await h.settle()
+            posts = await relayed(h, room.room_id)
+            assert "\n".join(p["text"] for p in posts).split("\n") == [s.text for s in said]
+            assert len(posts) <= 3 and h.actor.relay.waiting_lines == 0
