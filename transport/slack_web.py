@@ -59,6 +59,8 @@ from transport.slack_web_post import (
 )
 from transport.slack_web_transport import TrioHttpTransport
 
+_USER_ID_PREFIXES = ("U", "W")  # Slack's user ids; conversations start with C, G or D
+
 if TYPE_CHECKING:
     from actors.settings import SlackSettings
 
@@ -247,8 +249,15 @@ class SlackWebClient:
     async def find_post(
         self, channel: str, post_id: str, *, oldest: float, thread_ts: str | None = None
     ) -> dict[str, Any] | None:
-        """The message carrying `post_id` posted at or after `oldest` (epoch seconds), or None."""
+        """The message carrying `post_id` posted at or after `oldest` (epoch seconds), or None.
+
+        A post addressed to a user id went to their DM with the app, and Slack reads history
+        only by conversation id: the DM is looked up first (conversations.open)."""
         self._core.post_lookups += 1
+        if channel[:1] in _USER_ID_PREFIXES:
+            opened = await self.call("conversations.open", users=channel)
+            dm = opened.get("channel")
+            channel = str(dm.get("id")) if isinstance(dm, dict) else channel
         found = await lookup_post(self._call, channel, post_id, oldest, thread_ts)
         if found is not None:
             self._core.posts_recovered += 1

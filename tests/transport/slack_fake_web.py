@@ -108,7 +108,11 @@ class FakeSlackWeb:
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method in self.answers:
             return self.answers[method]
+        if method == "conversations.open":  # a user's DM with the app: D + their id's tail
+            return {"ok": True, "channel": {"id": "D" + str(params["users"])[1:]}}
         if method == "chat.postMessage":
+            if str(params["channel"]).startswith("U"):  # to a user id: into their DM
+                params = {**params, "channel": "D" + str(params["channel"])[1:]}
             self._ts += 1
             message = {
                 "type": "message",
@@ -130,6 +134,8 @@ class FakeSlackWeb:
         return {"ok": True, "method": method, "echo": params}
 
     def _history(self, params: dict[str, Any]) -> dict[str, Any]:
+        if str(params["channel"]).startswith("U"):  # Slack reads history by conversation id only
+            return {"ok": False, "error": "channel_not_found"}
         oldest = float(params.get("oldest", "0"))
         with_metadata = str(params.get("include_all_metadata")).lower() == "true"
         found = [

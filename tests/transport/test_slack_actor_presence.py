@@ -464,14 +464,15 @@ async def test_offer_dm_updates_queue_outside_the_lanes_accepted_first(
         await offers.wait_updated()
         nursery.cancel_scope.cancel()
     updates = [(c.at, c.params["channel"]) for c in fake.calls("chat.update")]
-    assert updates == [(0.0, "U4"), (1.0, "U1"), (2.0, "U2"), (3.0, "U3")]
+    # Slack answers a post to a user id with their DM's id; updates and later posts use it
+    assert updates == [(0.0, "D4"), (1.0, "D1"), (2.0, "D2"), (3.0, "D3")]
     assert fake.calls("conversations.open") == []
     assert [c.params["channel"] for c in fake.calls("chat.postMessage")] == [
         "U1",
         "U2",
         "U3",
         "U4",
-        "U1",
+        "D1",
     ]
     assert offers.updates_pending == 0 and offers.get("o2").outcome == "ignored"  # type: ignore[union-attr]
 

@@ -77,6 +77,21 @@ async def test_a_post_that_landed_before_a_timeout_is_found_not_reposted(
     assert len(fake.calls("chat.postMessage")) == 1
 
 
+async def test_a_post_to_a_user_id_is_looked_up_in_their_dm_not_reposted(
+    autojump_clock: object,
+) -> None:
+    fake = FakeSlackWeb()
+    fake.script("chat.postMessage", Fault("hang", store_first=True))
+    async with client(fake) as web:
+        answer = await web.post_message("U7", text="an offer", post_id="P7")
+    assert posts(fake) == ["an offer"] and answer["channel"] == "D7"
+    (opened,) = fake.calls("conversations.open")
+    assert opened.params["users"] == "U7"
+    (lookup,) = fake.calls("conversations.history")
+    assert lookup.params["channel"] == "D7"
+    assert len(fake.calls("chat.postMessage")) == 1
+
+
 async def test_a_post_served_after_its_attempt_timed_out_is_found_not_reposted(
     autojump_clock: object,
 ) -> None:
