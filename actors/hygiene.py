@@ -38,7 +38,7 @@ from actors.facts import (
     TakeoverStarted,
 )
 from actors.ports import EndTakeoverRequested, PresenceChanged, SlackFact
-from actors.runtime import Actor, ActorError, tell_nowait
+from actors.runtime import Actor, ActorError, ActorStopped, tell_nowait
 from actors.session_takeover import IDLE_ENDER
 from actors.settings import RoutingSettings
 
@@ -259,6 +259,8 @@ class Hygiene(Actor[HygieneMsg]):
             return
         try:
             tell_nowait(self.mailbox, Observed(fact))
+        except ActorStopped:  # shutting down: the facts of the drain need no hygiene
+            _log.debug("hygiene_fact_after_stop", fact=type(fact).__name__)
         except ActorError as e:
             self.dropped += 1
             _log.warning("hygiene_fact_dropped", fact=type(fact).__name__, error=str(e))

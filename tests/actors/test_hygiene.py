@@ -6,6 +6,7 @@ Timed under the autojump clock; every time asserted is exact virtual time.
 from __future__ import annotations
 
 import trio
+from structlog.testing import capture_logs
 
 from actors.facts import CustomerMessaged, OfferEnded, TakeoverEnded
 from actors.hygiene import (
@@ -162,3 +163,17 @@ async def test_takeovers_found_open_after_a_restart_are_watched_from_the_start(
     hygiene.observe(CustomerMessaged("s1", "c1", 3, "hello?", 0.0))  # activity moves it
     await trio.sleep(400)
     assert delivered == [(start + 599, EndTakeoverRequested("C1", IDLE_ENDER))]
+
+
+async def test_facts_after_the_actor_stopped_are_not_dropped_warnings(autojump_clock) -> None:
+    async def deliver(fact: object) -> None:
+        raise AssertionError(f"nothing is delivered: {fact}")
+
+    hygiene = Hygiene(HygieneRules(auto_away_after_misses=1), deliver=deliver)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(hygiene.run)
+        nursery.cancel_scope.cancel()
+    with capture_logs() as logs:
+        hygiene.observe(OfferEnded("o1", "e1", "U1", "withdrawn", 0.0))  # the drain's facts
+    assert hygiene.dropped == 0
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == []
