@@ -40,6 +40,8 @@ class SlackRelay:
         self.lose_ack: Callable[[dict[str, Any]], bool] = lambda envelope: False
         self.envelopes: list[dict[str, Any]] = []
         self.lost_acks: list[str] = []
+        # by envelope id, across links: an ack may come back on the next link after a reconnect
+        self._sent: dict[str, dict[str, Any]] = {}
         self._changed = trio.Event()
         self.url = ""
         self.app = Starlette(
@@ -86,7 +88,7 @@ class SlackRelay:
 
     async def _link(self, app: WebSocket) -> None:
         await app.accept()
-        sent: dict[str, dict[str, Any]] = {}
+        sent = self._sent
         async with trio_websocket.open_websocket_url(app.query_params["to"]) as slack:
 
             async def to_app() -> None:
