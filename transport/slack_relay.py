@@ -74,21 +74,25 @@ class RoomRelay:
     async def drain(self, room_id: str) -> None:
         """Post every line waiting for `room_id`, in order, those waiting together merged, until
         none is left (lines queued meanwhile included). A post that fails is logged and the
-        next one goes on, as a failed job in a lane would."""
+        next one goes on, as a failed job in a lane would. However the job ends, the room is
+        left without one, so the next line queued schedules a new job."""
         waiting = self._waiting[room_id]
-        while waiting:
-            if not waiting[0].resent:
-                await trio.sleep(self._web.rate_eta("chat.postMessage", room_id))
-            group = self._take(waiting)
-            try:
-                await self._post(group)
-            except Exception:
-                self.failed_posts += 1
-                _log.exception("room_relay_failed", room=room_id, lines=len(group))
-                continue
-            for cmd in group:
-                self._on_posted(cmd)
-        del self._waiting[room_id]
+        try:
+            while waiting:
+                if not waiting[0].resent:
+                    await trio.sleep(self._web.rate_eta("chat.postMessage", room_id))
+                try:
+                    group = self._take(waiting)
+                    await self._post(group)
+                except Exception:
+                    self.failed_posts += 1
+                    _log.exception("room_relay_failed", room=room_id)
+                    continue
+                for cmd in group:
+                    self._on_posted(cmd)
+        finally:
+            del self._waiting[room_id]  # lines still here (a stop cut it short) are resent
+            # by the domain after a restart, as every line not yet known to be in the room
 
     async def _post(self, group: list[RelayToRoom]) -> None:
         first = group[0]

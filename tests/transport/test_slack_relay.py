@@ -99,3 +99,18 @@ async def test_a_busy_room_holds_one_job_in_the_lanes_however_many_lines_wait() 
             posts = await relayed(h, room.room_id)
             assert "\n".join(p["text"] for p in posts).split("\n") == [s.text for s in said]
             assert len(posts) <= 3 and h.actor.relay.waiting_lines == 0
+
+
+async def test_a_line_slack_refuses_is_logged_and_the_room_goes_on() -> None:
+    with trio.fail_after(DEADLINE):
+        async with slack_harness() as h:
+            room = await open_room(h)
+            fail = {"share": 1.0, "error": "msg_too_long", "methods": ["chat.postMessage"]}
+            await h.emu("POST", "/_emu/faults", json={"fail": fail})
+            await h.send(RelayToRoom("t_1", room.room_id, line("customer", "refused"), "t_1-1"))
+            await h.settle()
+            await h.emu("POST", "/_emu/faults", json={"reset": True})
+            await h.send(RelayToRoom("t_1", room.room_id, line("customer", "next"), "t_1-2"))
+            await h.settle()
+            assert [p["text"] for p in await relayed(h, room.room_id)] == ["next"]
+            assert h.actor.relay.failed_posts == 1 and h.actor.relay.waiting_lines == 0
