@@ -231,8 +231,10 @@ async function send(event) {
   } else {
     result = await api("chat.postMessage", { channel: state.channel, text });
   }
-  if (result.ok) $("text").value = "";
-  else status(`Refused: ${result.error}`, true);
+  // Clear the box only if it still holds what was sent: what was typed meanwhile stays.
+  if (result.ok) {
+    if ($("text").value.trim() === text) $("text").value = "";
+  } else status(`Refused: ${result.error}`, true);
 }
 
 async function togglePresence() {
