@@ -37,12 +37,11 @@ from actors.journal_errors import (
     UnsupportedVersion,
 )
 from actors.journal_framing import (
-    HEADER,
     SNAPSHOT_TYPE,
     VERSION,
-    encode_body,
     encode_record,
     frame_header,
+    pack_body,
 )
 from actors.journal_recovery import (
     MAX_SNAPSHOT_BYTES,
@@ -288,8 +287,8 @@ class JournalActor:
         if not isinstance(state, Mapping):
             raise RecordInvalid(f"snapshot state is a mapping, not {type(state).__name__}")
         body = {"v": VERSION, "lsn": covers, "type": SNAPSHOT_TYPE, "state": dict(state)}
-        frame = encode_body(body, max_payload=MAX_SNAPSHOT_BYTES)
-        return await self._write_snapshot(covers, [frame[HEADER.size :]], len(frame) - HEADER.size)
+        payload = pack_body(body, max_payload=MAX_SNAPSHOT_BYTES)  # framed by the writer thread
+        return await self._write_snapshot(covers, [payload], len(payload))
 
     async def snapshot_packed(self, packed_state: Sequence[bytes | bytearray], *, lsn: int) -> int:
         """`snapshot` of a state already packed as msgpack, in parts (`actors.snapshot_packer`):
@@ -377,7 +376,7 @@ def _write_framed(path: Path, payload: list[bytes | bytearray], fsync: FsyncFn) 
 
 
 def _packed_snapshot_head(covers: int) -> bytes:
-    """The snapshot body map up to its "state" value, as `encode_body` packs it."""
+    """The snapshot body map up to its "state" value, as `pack_body` packs it."""
     packer = msgpack.Packer(use_bin_type=True)
     head = [packer.pack_map_header(4)]
     for key, value in (("v", VERSION), ("lsn", covers), ("type", SNAPSHOT_TYPE)):

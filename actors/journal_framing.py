@@ -37,6 +37,7 @@ __all__ = [
     "encode_record",
     "frame_header",
     "frame_payload",
+    "pack_body",
     "scan",
 ]
 
@@ -69,13 +70,18 @@ def frame_header(parts: Sequence[bytes | bytearray]) -> bytes:
 
 def encode_body(body: Mapping[str, Any], *, max_payload: int = MAX_PAYLOAD_BYTES) -> bytes:
     """Encode and frame one payload map (which must already carry "v" and "lsn" first)."""
+    return frame_payload(pack_body(body, max_payload=max_payload))
+
+
+def pack_body(body: Mapping[str, Any], *, max_payload: int = MAX_PAYLOAD_BYTES) -> bytes:
+    """One payload map as msgpack, not framed yet; `RecordInvalid` when it cannot be."""
     try:
         payload = msgpack.packb(body, use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as e:
         raise RecordInvalid(f"cannot encode as msgpack: {e}") from None
     if len(payload) > max_payload:
         raise RecordInvalid(f"encoded size {len(payload)} exceeds {max_payload} bytes")
-    return frame_payload(payload)
+    return payload
 
 
 def encode_record(lsn: int, record: Mapping[str, Any]) -> bytes:

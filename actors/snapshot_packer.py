@@ -52,7 +52,8 @@ _Encode = Callable[[Any], list[Any]]
 
 @dataclass(slots=True)
 class _Packed:
-    """The packed bytes of the first `count` items of one list; `last` is its item count - 1."""
+    """The packed bytes of the first `count` items of one list; `last` is the item at
+    `count - 1` (the list is known again by it); `generation`: the last capture that saw it."""
 
     count: int = 0
     data: bytearray = field(default_factory=bytearray)
