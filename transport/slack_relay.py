@@ -82,8 +82,8 @@ class RoomRelay:
                 if not waiting[0].resent:
                     await trio.sleep(self._web.rate_eta("chat.postMessage", room_id))
                 try:
-                    group = self._take(waiting)
-                    await self._post(group)
+                    group, merged = self._take(waiting)
+                    await self._post(group, merged)
                 except Exception:
                     self.failed_posts += 1
                     _log.exception("room_relay_failed", room=room_id)
@@ -94,28 +94,30 @@ class RoomRelay:
             del self._waiting[room_id]  # lines still here (a stop cut it short) are resent
             # by the domain after a restart, as every line not yet known to be in the room
 
-    async def _post(self, group: list[RelayToRoom]) -> None:
+    async def _post(self, group: list[RelayToRoom], merged: Post | None) -> None:
         first = group[0]
-        post = merged_post([c.line for c in group], self._avatars) if len(group) > 1 else None
-        if post is None:
+        if merged is None:
             await self._rooms.relay(first)
             return
-        post = _with_merged_ids(post, [c.post_id for c in group if c.post_id])
+        post = _with_merged_ids(merged, [c.post_id for c in group if c.post_id])
         await self._rooms.post(first.room_id, post, post_id=first.post_id or None)
         self.merged_posts += 1
         self.merged_lines += len(group)
 
-    def _take(self, waiting: deque[RelayToRoom]) -> list[RelayToRoom]:
+    def _take(self, waiting: deque[RelayToRoom]) -> tuple[list[RelayToRoom], Post | None]:
+        """The next group from the head of `waiting`, with its one post when it is more than
+        one line (None: the head goes alone, through `Rooms.relay`)."""
         first = waiting.popleft()
-        group = [first]
+        group, merged = [first], None
         if first.resent:
-            return group
+            return group, merged
         while waiting and _mergeable(first, waiting[0]):
-            candidate = [*group, waiting[0]]
-            if merged_post([c.line for c in candidate], self._avatars) is None:
+            post = merged_post([c.line for c in [*group, waiting[0]]], self._avatars)
+            if post is None:
                 break  # one more line would not fit in one post
             group.append(waiting.popleft())
-        return group
+            merged = post
+        return group, merged
 
 
 def _mergeable(first: RelayToRoom, other: RelayToRoom) -> bool:
