@@ -67,8 +67,8 @@ from benchmarks.chat_api_servers import (  # noqa: E402
     VARIANTS,
     Tally,
     Window,
-    pct,
     serve,
+    window_of,
     with_event_cost,
 )
 
@@ -197,18 +197,11 @@ async def _measure(
     cpu1, mine1, t1 = server.cpu_times(), time.process_time(), time.perf_counter()
     elapsed = t1 - t0
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-    tally = customers.tally
-    return Window(
-        msgs_s=tally.posts / elapsed,
-        events_s=tally.events / elapsed,
-        cpu_us_msg=cpu / max(1, tally.posts) * 1e6,
-        cpu_us_event=float("nan"),
-        cores=cpu / elapsed,
-        post_p50=pct(tally.post_ms, 50),
-        post_p99=pct(tally.post_ms, 99),
-        push_p50=pct(tally.push_ms, 50),
-        push_p99=pct(tally.push_ms, 99),
-        failures=tally.failures,
+    return window_of(
+        customers.tally,
+        cpu,
+        elapsed,
+        failures=customers.tally.failures,
         client_cores=(mine1 - mine0) / elapsed,
     )
 

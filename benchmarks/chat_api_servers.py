@@ -60,6 +60,25 @@ class Window:
     client_cores: float
 
 
+def window_of(
+    tally: Tally, cpu_s: float, elapsed_s: float, *, failures: int, client_cores: float
+) -> Window:
+    """The figures of one measuring window: `cpu_s` of server CPU over `elapsed_s`."""
+    return Window(
+        msgs_s=tally.posts / elapsed_s,
+        events_s=tally.events / elapsed_s,
+        cpu_us_msg=cpu_s / max(1, tally.posts) * 1e6,
+        cpu_us_event=float("nan"),
+        cores=cpu_s / elapsed_s,
+        post_p50=pct(tally.post_ms, 50),
+        post_p99=pct(tally.post_ms, 99),
+        push_p50=pct(tally.push_ms, 50),
+        push_p99=pct(tally.push_ms, 99),
+        failures=failures,
+        client_cores=client_cores,
+    )
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -301,20 +320,7 @@ async def _drive_domain(
         await trio.sleep(args.seconds)
         measuring[0] = False
         cpu, elapsed = time.process_time() - cpu0, time.perf_counter() - t0
-        t = tally[0]
-        return Window(
-            msgs_s=t.posts / elapsed,
-            events_s=t.events / elapsed,
-            cpu_us_msg=cpu / max(1, t.posts) * 1e6,
-            cpu_us_event=float("nan"),
-            cores=cpu / elapsed,
-            post_p50=pct(t.post_ms, 50),
-            post_p99=pct(t.post_ms, 99),
-            push_p50=pct(t.push_ms, 50),
-            push_p99=pct(t.push_ms, 99),
-            failures=0,
-            client_cores=float("nan"),
-        )
+        return window_of(tally[0], cpu, elapsed, failures=0, client_cores=float("nan"))
 
     windows: dict[str, Window] = {}
     async with trio.open_nursery() as nursery:
